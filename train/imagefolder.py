@@ -1,0 +1,141 @@
+"""ImageFolder trees of digit images, read with Pillow, grouped by resolution (Q12-Q14).
+
+Layout: ``.../<split>/<digit>/<image>`` (split ``train`` or ``test``) or just
+``.../<digit>/<image>``, in a folder or straight from a tar archive (.tgz),
+with no extraction. Images are converted to 8-bit grayscale whatever their mode
+(RGB, palette, ...). Bad data is an error that names the file.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from train.data import ImageGroup
+from train.errors import DataUnavailableError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+NO_SPLIT = "all"  # the split name of a tree without train/ and test/ folders
+
+
+def _files(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(relative posix path, reader of its bytes) for every image file of a folder or tar archive."""
+    if source.is_dir():
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                yield path.relative_to(source).as_posix(), path.read_bytes
+    elif source.is_file() and tarfile.is_tarfile(source):
+        with tarfile.open(source) as archive:
+            for member in archive:
+                if member.isfile():
+                    yield member.name, (lambda m=member: archive.extractfile(m).read())
+    else:
+        raise DataUnavailableError(f"{source} is neither a folder nor a tar archive of images")
+
+
+def decode_gray(data: bytes, name: str) -> np.ndarray:
+    """The image as uint8 (H, W), converted to grayscale ("L") from any mode."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            gray = image if image.mode == "L" else image.convert("L")
+            return np.asarray(gray, dtype=np.uint8)
+    except Exception as err:
+        raise DataUnavailableError(f"cannot decode {name}: {type(err).__name__}: {err}") from None
+
+
+def read_imagefolder(source: Path, splits: tuple[str, ...] | None = None) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
+    """{split: (images as uint8 (H, W) arrays, int32 labels)} of every image in the tree.
+
+    ``splits`` keeps only those split folders (a tree without split folders
+    has the single split ``"all"``). Raises :class:`DataUnavailableError` for a
+    class folder that is not a digit, an undecodable image, or no images.
+    """
+    images, labels = defaultdict(list), defaultdict(list)
+    for name, read in _files(source):
+        parts = name.split("/")
+        if Path(name).suffix.lower() not in IMAGE_SUFFIXES or any(p.startswith(".") for p in parts):
+            continue
+        if len(parts) < 2:
+            raise DataUnavailableError(f"{source}/{name} is not inside a class folder: expected <digit>/<image> or <split>/<digit>/<image>")
+        class_dir = parts[-2]
+        if not (len(class_dir) == 1 and class_dir.isdigit()):
+            raise DataUnavailableError(f"class folder {class_dir!r} of {source}/{name} is not a digit 0-9")
+        split = parts[-3] if len(parts) >= 3 and parts[-3] in ("train", "test") else NO_SPLIT
+        if splits is not None and split not in splits:
+            continue
+        images[split].append(decode_gray(read(), f"{source}/{name}"))
+        labels[split].append(int(class_dir))
+    if not images:
+        wanted = f" in the split(s) {', '.join(splits)}" if splits else ""
+        raise DataUnavailableError(f"no images found in {source}{wanted}: expected <split>/<digit>/<image> or <digit>/<image>")
+    for split in splits or ():
+        if split not in images:
+            raise DataUnavailableError(f"the {split!r} split of {source} is empty: expected {split}/<digit>/<image> files")
+    return {split: (images[split], np.asarray(labels[split], np.int32)) for split in images}
+
+
+def group_by_resolution(images: list[np.ndarray], labels: np.ndarray) -> list[ImageGroup]:
+    """One uint8 (n, H, W, 1) group per distinct (H, W), smallest first (Q14)."""
+    members = defaultdict(list)
+    for i, image in enumerate(images):
+        members[image.shape].append(i)
+    return [
+        ImageGroup(np.stack([images[i] for i in index])[..., None], labels[np.asarray(index)])  # (n, H, W, 1)
+        for shape, index in sorted(members.items())
+    ]
+
+
+def bucket(groups: list[ImageGroup], max_shapes: int, step: int) -> list[ImageGroup]:
+    """Few canvas sizes for many resolutions: each image padded at the top-left of a canvas
+    whose sides are its own rounded up to a multiple of ``step`` (doubled until at most
+    ``max_shapes`` canvases remain), with its true size kept for the mask. Unchanged when
+    there are at most ``max_shapes`` resolutions already."""
+    if len(groups) <= max_shapes:
+        return groups
+    images = [im[..., 0] for g in groups for im in _unpadded(g)]
+    labels = np.concatenate([g.labels for g in groups])
+    while True:
+        canvases = {(-(-h // step) * step, -(-w // step) * step) for h, w in (im.shape for im in images)}
+        if len(canvases) <= max_shapes:
+            break
+        step *= 2
+    members = defaultdict(list)
+    for i, im in enumerate(images):
+        members[(-(-im.shape[0] // step) * step, -(-im.shape[1] // step) * step)].append(i)
+    buckets = []
+    for (height, width), index in sorted(members.items()):
+        canvas = np.zeros((len(index), height, width, 1), np.uint8)
+        sizes = np.zeros((len(index), 2), np.int32)
+        for row, i in enumerate(index):
+            h, w = images[i].shape
+            canvas[row, :h, :w, 0] = images[i]
+            sizes[row] = (h, w)
+        buckets.append(ImageGroup(canvas, labels[np.asarray(index)], sizes))
+    return buckets
+
+
+def _unpadded(group: ImageGroup) -> Iterator[np.ndarray]:
+    """Each image of the group without its canvas padding, (h, w, 1)."""
+    for i, image in enumerate(group.images):
+        if group.sizes is None:
+            yield image
+        else:
+            h, w = group.sizes[i]
+            yield image[:h, :w]
+
+
+def resize_all(groups: list[ImageGroup], size: int) -> ImageGroup:
+    """Every image resized to size × size (bilinear, antialiased when shrinking, like
+    torchvision's Resize on PIL images in Q12), as one group."""
+    resized = [
+        np.asarray(Image.fromarray(image[..., 0]).resize((size, size), Image.BILINEAR), np.uint8) for g in groups for image in _unpadded(g)
+    ]
+    labels = np.concatenate([g.labels for g in groups])
+    return ImageGroup(np.stack(resized)[..., None], labels)  # (n, size, size, 1)

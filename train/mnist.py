@@ -1,0 +1,91 @@
+"""MNIST from tensorflow-datasets, into NumPy arrays in memory (Q7), offline when it can be.
+
+When the four canonical files are in ``$JAXCONV_DATA_DIR/mnist/`` (their sha256
+are the ones TFDS registers), TFDS prepares ``mnist`` from them as a manual
+download, with its GCS download turned off: no network. Without them TFDS
+downloads as usual. Either way TFDS writes only into the cache folder, and the
+decoded arrays are cached there too, so later runs load in well under a second
+without importing TensorFlow at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from train.errors import DataUnavailableError
+from train.paths import load_arrays, save_arrays_atomically
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+TFDS_NAME = "mnist:3.0.1"
+
+
+def import_tfds():
+    """TFDS with TensorFlow as a CPU-only backend: TF must never take GPU memory from JAX."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+    import tensorflow_datasets as tfds
+
+    return tfds
+
+
+def _manual_dir(data_dir: Path | None) -> tuple[Path | None, list[str]]:
+    """$DATA/mnist if it holds all four files, and the files missing from it."""
+    if data_dir is None:
+        return None, list(MNIST_FILES)
+    folder = data_dir / "mnist"
+    missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
+    return (folder if not missing else None), missing
+
+
+def _prepare_with_tfds(cache: Path, manual_dir: Path | None, download: bool, data_dir: Path | None, missing):
+    where = f"{data_dir / 'mnist'}" if data_dir else "$JAXCONV_DATA_DIR (unset)"
+    how = (
+        "Put the four canonical MNIST files (" + ", ".join(MNIST_FILES) + ") in $JAXCONV_DATA_DIR/mnist/, "
+        "or run once on a machine that can reach the internet so TFDS can download them."
+    )
+    if manual_dir is None and not download:
+        raise DataUnavailableError(f"MNIST not found: {where} is missing {', '.join(missing)}, and downloading is off. {how}")
+    tfds = import_tfds()
+    builder = tfds.builder(TFDS_NAME, data_dir=str(cache / "tensorflow_datasets"))
+    config = tfds.download.DownloadConfig(manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False)
+    try:
+        builder.download_and_prepare(download_dir=str(cache / "downloads"), download_config=config)
+    except Exception as err:  # TFDS raises many kinds; the user needs one sentence
+        source = f"the files in {manual_dir}" if manual_dir else f"a download (nothing usable in {where})"
+        raise DataUnavailableError(f"MNIST could not be prepared from {source}: {type(err).__name__}: {err}. {how}") from None
+    arrays = {}
+    for split in ("train", "test"):
+        data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        arrays[f"{split}_images"] = data["image"].astype(np.uint8)  # (n, 28, 28, 1)
+        arrays[f"{split}_labels"] = data["label"].astype(np.int32)  # (n,)
+    return arrays
+
+
+def load_mnist(cache: Path, data_dir: Path | None = None, download: bool = True) -> dict[str, np.ndarray]:
+    """``{train,test}_{images,labels}``: uint8 (n, 28, 28, 1) and int32 (n,), 60,000 and 10,000.
+
+    **Arguments:**
+      cache: the cache folder (TFDS's prepared copy and the decoded arrays go there).
+      data_dir: the read-only data folder holding ``mnist/``, or None.
+      download: let TFDS download when the files are not in ``data_dir``.
+
+    Raises :class:`DataUnavailableError` saying what is missing, where it
+    looked and how to provide it.
+    """
+    npz = cache / "mnist" / "mnist-3.0.1.npz"
+    if npz.is_file():
+        return load_arrays(npz)
+    manual_dir, missing = _manual_dir(data_dir)
+    arrays = _prepare_with_tfds(cache, manual_dir, download, data_dir, missing)
+    save_arrays_atomically(npz, arrays)
+    return arrays

@@ -1,0 +1,43 @@
+"""Where data is read from and where caches are written.
+
+* ``JAXCONV_DATA_DIR``: read-only input data (``mnist/`` with the four canonical
+  MNIST files, ``mnist-varres.tgz`` or ``mnist-varres/``). Nothing is ever
+  written there.
+* ``JAXCONV_CACHE_DIR`` (default ``~/.cache/jaxconv``, or ``--cache_dir``):
+  TFDS's prepared copy, downloads and decoded arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path | None:
+    """The input data folder: the override, else $JAXCONV_DATA_DIR, else None."""
+    value = override or os.environ.get("JAXCONV_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """The cache folder (created): the override, else $JAXCONV_CACHE_DIR, else ~/.cache/jaxconv."""
+    value = override or os.environ.get("JAXCONV_CACHE_DIR") or Path.home() / ".cache" / "jaxconv"
+    path = Path(value).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_arrays_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an .npz so that a crash never leaves a half-written cache behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp.npz", delete=False) as tmp:
+        np.savez(tmp, **arrays)
+    os.replace(tmp.name, path)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as npz:
+        return {name: npz[name] for name in npz.files}
