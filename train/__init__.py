@@ -1,0 +1,1 @@
+"""Training, evaluation, prediction, benchmarks and the report, over the jaxconv package."""

@@ -1,0 +1,110 @@
+"""The assignment's networks, built from jaxconv.Conv2D and jaxconv's pooling.
+
+* :class:`FixedCNN` (Q7-Q9, Q12, Q17): conv-ReLU-pool stages, flatten, linear.
+* :class:`VarResCNN` (Q14-Q17): the same stages, then global max or mean
+  pooling, so any input resolution maps to one feature vector.
+
+Both take ``(images, mask)``: images ``(N, H, W, 1)`` float, and for images
+padded onto a larger canvas a boolean ``(N, H, W)`` mask of the real pixels
+(None when every pixel is real). VarResCNN uses the mask so that a padded
+image gets exactly the logits of the unpadded one: after every stage the
+activations outside the image are zeroed, which is what the convolution's own
+zero padding would have seen, and the pooled mask keeps only the windows that
+the unpadded image's pooling keeps (image at the top-left of its canvas).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+import jaxconv
+
+
+def num_params(model: nnx.Module) -> int:
+    """Q15: the number of scalar parameters (every dimension of every parameter, multiplied, summed)."""
+    return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+class FixedCNN(nnx.Module):
+    """conv 3×3 s1 p1 → ReLU → 2×2 max pool, per entry of ``channels``; flatten; linear → classes.
+
+    The Q7 table is ``channels=(16, 32, 64)`` on 28×28: flatten 64·3·3 = 576,
+    29,066 parameters. At 64×64 (Q17) the linear layer is over 64·8·8.
+    """
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 64), input_size: int = 28, num_classes: int = 10, *, rngs: nnx.Rngs):
+        sizes = [1, *channels]
+        self.convs = nnx.List([jaxconv.Conv2D(c_in, c_out, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
+        side = input_size
+        for _ in channels:
+            side //= 2
+        if side < 1:
+            raise ValueError(f"input_size {input_size} is too small for {len(channels)} 2x2 pooling stages")
+        self.input_size = input_size
+        self.linear = nnx.Linear(channels[-1] * side * side, num_classes, rngs=rngs)
+
+    def __call__(self, images: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+        if images.shape[1:3] != (self.input_size, self.input_size):
+            raise ValueError(f"FixedCNN expects {self.input_size}x{self.input_size} images, got {images.shape[1]}x{images.shape[2]}")
+        x = images
+        for conv in self.convs:
+            x = jaxconv.max_pool(jax.nn.relu(conv(x)))  # (N, H/2, W/2, C)
+        return self.linear(x.reshape(x.shape[0], -1))  # (N, side·side·C) -> (N, classes)
+
+
+class VarResCNN(nnx.Module):
+    """conv 3×3 s1 p1 → ReLU → 2×2 max pool per entry of ``channels``; global max or mean pool; linear.
+
+    The Q14 table is ``channels=(16, 32, N)``; N = 81 matches the fixed
+    network's parameter count (Q15). More entries make the deeper variant the
+    assignment suggests, whose map before global pooling is about 1×1.
+    """
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 81), pooling: str = "max", num_classes: int = 10, *, rngs: nnx.Rngs):
+        if pooling not in ("max", "mean"):
+            raise ValueError(f"pooling must be 'max' or 'mean', got {pooling!r}")
+        sizes = [1, *channels]
+        self.convs = nnx.List([jaxconv.Conv2D(c_in, c_out, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
+        self.pooling = pooling
+        self.min_input = 2 ** len(channels)
+        self.linear = nnx.Linear(channels[-1], num_classes, rngs=rngs)
+
+    def __call__(self, images: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+        if min(images.shape[1:3]) < self.min_input:
+            raise ValueError(
+                f"a {images.shape[1]}x{images.shape[2]} input is too small for {len(self.convs)} 2x2 pooling stages "
+                f"(needs at least {self.min_input}x{self.min_input})"
+            )
+        x = images
+        for conv in self.convs:
+            x = jaxconv.max_pool(jax.nn.relu(conv(x)))  # (N, H/2, W/2, C)
+            if mask is not None:
+                mask = jaxconv.max_pool_mask(mask)  # (N, H/2, W/2)
+                x = jnp.where(mask[..., None], x, 0.0)  # outside the image: what zero padding would see
+        pool = jaxconv.global_max_pool if self.pooling == "max" else jaxconv.global_mean_pool
+        return self.linear(pool(x, mask))  # (N, C) -> (N, classes)
+
+
+def matching_width(target: int, make_model, max_width: int = 4096) -> int:
+    """The width whose model's parameter count is closest to ``target`` (Q15).
+
+    ``make_model(width)`` builds the model; its parameter count must grow with
+    the width (true for a layer's channel count), so a bisection finds the first
+    width at or above the target and the closer of it and its predecessor wins
+    (the smaller on a tie). Models are built abstractly (``nnx.eval_shape``), so
+    no parameters are drawn.
+    """
+    count = lambda w: num_params(nnx.eval_shape(lambda: make_model(w)))  # noqa: E731
+    low, high = 1, max_width
+    if count(high) < target:
+        raise ValueError(f"no width up to {max_width} reaches {target} parameters")
+    while low < high:  # first width whose count is >= target
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if count(mid) < target else (low, mid)
+    if low > 1 and target - count(low - 1) <= count(low) - target:
+        return low - 1
+    return low

@@ -1,0 +1,151 @@
+"""The compiled training and evaluation steps, shared by every trainer.
+
+Training runs in *chunks*: one jitted call runs ``k`` optimizer steps in a
+``lax.scan``, each step gathering its batch by index from the training images
+that already sit on the device, so there is no host work per step. Steps past
+the end of an epoch are padding: marked invalid, they leave the state alone
+(``lax.cond``), so every chunk has the same shape and compiles once per image
+shape. Evaluation is one jitted call per batch; the last, partial batch is
+padded to full size and masked, so every image counts exactly once and nothing
+recompiles.
+
+Data parallelism: the batch axis of everything per-example is sharded over a
+1-D mesh of all devices (``data``), the parameters and optimizer state are
+replicated, and jit partitions the computation. One device is simply a mesh of
+one: there is no code path special to it.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+
+def data_mesh() -> Mesh:
+    return Mesh(np.array(jax.devices()), ("data",))
+
+
+def canvas_mask(sizes: jax.Array, height: int, width: int) -> jax.Array:
+    """(N, 2) true (h, w) of images at the top-left of an (H, W) canvas -> (N, H, W) bool."""
+    rows = jnp.arange(height)[None, :, None] < sizes[:, 0, None, None]  # (N, H, 1)
+    cols = jnp.arange(width)[None, None, :] < sizes[:, 1, None, None]  # (N, 1, W)
+    return rows & cols
+
+
+def to_float(images_u8: jax.Array) -> jax.Array:
+    return images_u8.astype(jnp.float32) / 255.0
+
+
+class Steps:
+    """Jitted train-chunk and eval-batch functions for one model and optimizer.
+
+    ``traces`` counts how often each function was traced (= compiled): once
+    per distinct image shape is the contract the tests hold it to.
+    """
+
+    def __init__(self, graphdef, tx: optax.GradientTransformation, augment: Callable | None = None, mesh: Mesh | None = None):
+        self.graphdef, self.tx, self.augment = graphdef, tx, augment
+        self.mesh = mesh or data_mesh()
+        self.replicated = NamedSharding(self.mesh, P())
+        self.batch_sharded = NamedSharding(self.mesh, P("data"))
+        self.traces = collections.Counter()
+        self.compile_seconds = 0.0
+        self._compiled = {}
+        self._train_chunk = jax.jit(self._train_chunk_impl, donate_argnums=(0,), out_shardings=self.replicated)
+        self._eval_batch = jax.jit(self._eval_batch_impl, out_shardings=self.replicated)
+        self._predict = jax.jit(self._predict_impl, out_shardings=self.replicated)
+
+    def _call(self, name: str, jitted, *args):
+        """Compile ``jitted`` once per argument shape (timed into compile_seconds), then run it."""
+        leaves, structure = jax.tree.flatten(args)
+        key = (name, structure, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
+        if key not in self._compiled:
+            start = time.perf_counter()
+            self._compiled[key] = jitted.lower(*args).compile()
+            self.compile_seconds += time.perf_counter() - start
+        return self._compiled[key](*args)
+
+    @property
+    def num_devices(self) -> int:
+        return self.mesh.size
+
+    # -- model application ---------------------------------------------------
+    def logits(self, params, images, sizes):
+        """images: float (B, H, W, 1) in [0, 1]; sizes: (B, 2) or None."""
+        model = nnx.merge(self.graphdef, params)
+        mask = None if sizes is None else canvas_mask(sizes, images.shape[1], images.shape[2])
+        return model(images, mask)
+
+    def _loss(self, params, images, labels, sizes):
+        logits = self.logits(params, images, sizes)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)  # (B,)
+        return losses.mean(), (losses, logits)
+
+    # -- training ------------------------------------------------------------
+    def _train_chunk_impl(self, state, images, labels, sizes, batch_indices, valid, key):
+        """``k`` steps. batch_indices (k, B) index the group's arrays; valid (k,) bool."""
+        self.traces["train", images.shape[1:]] += 1
+
+        def step(carry, inputs):
+            state, totals = carry
+            index, is_valid, step_key = inputs
+            batch_images, batch_labels = to_float(images[index]), labels[index]  # (B, H, W, 1), (B,)
+            batch_sizes = None if sizes is None else sizes[index]  # (B, 2)
+            if self.augment is not None:
+                batch_images = self.augment(step_key, batch_images)
+
+            def update(state):
+                (loss, (losses, logits)), grads = jax.value_and_grad(self._loss, has_aux=True)(
+                    state["params"], batch_images, batch_labels, batch_sizes
+                )
+                updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+                params = optax.apply_updates(state["params"], updates)
+                correct = jnp.sum(jnp.argmax(logits, -1) == batch_labels)
+                return {"params": params, "opt_state": opt_state}, jnp.stack([losses.sum(), correct, losses.size])
+
+            def skip(state):
+                return state, jnp.zeros(3, jnp.float32)
+
+            state, sums = jax.lax.cond(is_valid, update, skip, state)
+            return (state, totals + sums), None
+
+        keys = jax.random.split(key, batch_indices.shape[0])
+        (state, totals), _ = jax.lax.scan(step, (state, jnp.zeros(3, jnp.float32)), (batch_indices, valid, keys))
+        return state, totals  # totals: [sum of losses, correct, examples]
+
+    def train_chunk(self, state, group, batch_indices: np.ndarray, valid: np.ndarray, key):
+        """Run one chunk; ``group`` is a :class:`DeviceGroup`. Returns (state, totals)."""
+        batch_indices = jax.device_put(batch_indices, NamedSharding(self.mesh, P(None, "data")))
+        valid, key = jax.device_put((valid, key), self.replicated)
+        return self._call("train", self._train_chunk, state, group.images, group.labels, group.sizes, batch_indices, valid, key)
+
+    # -- evaluation ----------------------------------------------------------
+    def _eval_batch_impl(self, params, images, labels, sizes, weights):
+        self.traces["eval", images.shape[1:]] += 1
+        _, (losses, logits) = self._loss(params, to_float(images), labels, sizes)
+        correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+        return jnp.stack([jnp.sum(losses * weights), jnp.sum(correct * weights), jnp.sum(weights)])
+
+    def _predict_impl(self, params, images, sizes):
+        self.traces["predict", images.shape[1:]] += 1
+        return jax.nn.softmax(self.logits(params, to_float(images), sizes), axis=-1)
+
+    def _shard_batch(self, *arrays):
+        return [None if a is None else jax.device_put(a, self.batch_sharded) for a in arrays]
+
+    def eval_batch(self, params, images, labels, sizes, weights):
+        """Sums of [loss, correct, examples] over one padded batch (weights 0 for padding)."""
+        return self._call("eval", self._eval_batch, params, *self._shard_batch(images, labels, sizes, weights))
+
+    def predict(self, params, images, sizes=None):
+        """Class probabilities (B, classes) for one batch."""
+        return self._call("predict", self._predict, params, *self._shard_batch(images, sizes))
