@@ -1,0 +1,84 @@
+"""The command line shared by train.fixed and train.varres, in the Flax examples' style.
+
+    python -m train.<name> [--workdir DIR] [--resume] [--config.FIELD=VALUE ...]
+                           [--cache_dir DIR] [--data_dir DIR]
+
+The config is ``configs/<name>.py`` (``get_config()``), overridable field by
+field. A new run needs a new (or empty) workdir; ``--resume`` continues the run
+in an existing one from its last checkpoint, with its saved config plus any
+``--config.*`` given now (for example a larger ``num_epochs``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import ml_collections
+from absl import app, flags
+from absl import logging as absl_logging
+from ml_collections import config_flags
+
+import configs
+from train import paths, runtime
+from train.errors import RunDirError, UserError
+
+FLAGS = flags.FLAGS
+
+
+def prepare_workdir(workdir: Path, resume: bool, config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+    """Check the workdir and write ``config.json``; returns the config to run.
+
+    A new run refuses a non-empty workdir (nothing is ever overwritten). A
+    resumed run takes the saved config and applies ``overrides`` to it.
+    """
+    saved = workdir / "config.json"
+    if resume:
+        if not saved.is_file():
+            raise RunDirError(f"nothing to resume in {workdir}: it has no config.json (start a new run without --resume)")
+        config = ml_collections.ConfigDict(json.loads(saved.read_text()))
+        config.update_from_flattened_dict(overrides)
+    elif workdir.exists() and any(workdir.iterdir()):
+        raise RunDirError(f"refusing to overwrite {workdir}: it already holds a run. Continue it with --resume, or choose a new --workdir.")
+    workdir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+    return config
+
+
+def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: bool, overrides: dict, cache=None, data=None) -> dict:
+    """Load the data, train and evaluate: the whole job behind ``python -m train.<name>``."""
+    from train.experiment import load_datasets, model_factory  # heavy imports after flag parsing
+    from train.loop import train_and_evaluate
+
+    config = prepare_workdir(workdir, resume, config, overrides)
+    print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
+    datasets = load_datasets(config, paths.cache_dir(cache), paths.data_dir(data))
+    return train_and_evaluate(config, workdir, datasets, model_factory(config), resume=resume)
+
+
+def main(name: str) -> None:
+    """Define the flags, parse them and run; user errors end in one line on stderr, exit status 2."""
+    runtime.keep_freed_memory_in_heap()
+    config_flags.DEFINE_config_file(
+        "config", str(Path(configs.__file__).parent / f"{name}.py"), "Training configuration file.", lock_config=True
+    )
+    flags.DEFINE_string("workdir", None, "Run directory; must be new or empty unless --resume (default: runs/<name>-<time>).")
+    flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
+    flags.DEFINE_string("cache_dir", None, "Cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv).")
+    flags.DEFINE_string("data_dir", None, "Read-only data folder (default: $JAXCONV_DATA_DIR).")
+
+    def _main(argv):
+        absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every save at INFO
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        workdir = Path(FLAGS.workdir or f"runs/{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+        overrides = config_flags.get_override_values(FLAGS["config"])
+        try:
+            run(name, FLAGS.config, workdir, FLAGS.resume, overrides, FLAGS.cache_dir, FLAGS.data_dir)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(_main)

@@ -1,0 +1,75 @@
+"""From a config to what the training loop needs: the datasets and the model.
+
+``config.dataset`` picks the data ("mnist"; "mnist-varres" in train.varres) and
+``config.model`` the network ("fixed" or "varres"), so train.fixed and
+train.varres are the same program with different default configs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flax import nnx
+
+from train.data import ImageGroup, Split, subsample, train_val_split
+from train.errors import ConfigError
+from train.loop import Datasets
+from train.imagefolder import bucket, resize_all
+from train.mnist import load_mnist
+from train.mnist_varres import load_mnist_varres
+from train.models import FixedCNN, VarResCNN
+
+
+def limit_datasets(config, train: Split, val: Split, test: Split) -> Datasets:
+    """Apply config.max_train_examples and config.max_eval_examples (0: all)."""
+    return Datasets(
+        subsample(train, config.max_train_examples, config.seed),
+        subsample(val, config.max_eval_examples, config.seed),
+        subsample(test, config.max_eval_examples, config.seed),
+    )
+
+
+def _mnist(config, cache: Path, data_dir: Path | None) -> Datasets:
+    arrays = load_mnist(cache, data_dir, download=config.download)
+    train, val = train_val_split([ImageGroup(arrays["train_images"], arrays["train_labels"])], config.num_val, config.seed)
+    return limit_datasets(config, train, val, [ImageGroup(arrays["test_images"], arrays["test_labels"])])
+
+
+def prepare_groups(config, groups: Split) -> Split:
+    """Images as the configured model takes them: resized to image_size × image_size for a
+    fixed-resolution model (Q12, Q17), else grouped by resolution, bucketed onto a few
+    canvases when there are more than config.max_resolutions of them (Q14)."""
+    if config.model == "fixed":
+        if all(g.shape[:2] == (config.image_size, config.image_size) and g.sizes is None for g in groups):
+            return groups
+        return [resize_all(groups, config.image_size)]
+    return bucket(groups, config.max_resolutions, config.bucket_step)
+
+
+def _mnist_varres(config, cache: Path, data_dir: Path | None) -> Datasets:
+    splits = load_mnist_varres(cache, data_dir, download=config.download)
+    train, val = train_val_split(splits["train"], config.num_val, config.seed)
+    datasets = limit_datasets(config, train, val, splits["test"])
+    return Datasets(*(prepare_groups(config, split) for split in (datasets.train, datasets.val, datasets.test)))
+
+
+DATASETS = {"mnist": _mnist, "mnist-varres": _mnist_varres}
+
+
+def load_datasets(config, cache: Path, data_dir: Path | None) -> Datasets:
+    if config.dataset not in DATASETS:
+        raise ConfigError(f"config.dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}")
+    return DATASETS[config.dataset](config, cache, data_dir)
+
+
+def model_factory(config):
+    """``make_model(rngs)`` for the network the config names."""
+    if config.model == "fixed":
+        return lambda rngs: FixedCNN(tuple(config.channels), input_size=config.image_size, rngs=rngs)
+    if config.model == "varres":
+        return lambda rngs: VarResCNN(tuple(config.channels), pooling=config.pooling, rngs=rngs)
+    raise ConfigError(f"config.model must be 'fixed' or 'varres', got {config.model!r}")
+
+
+def build_model(config, seed: int | None = None) -> nnx.Module:
+    return model_factory(config)(nnx.Rngs(config.seed if seed is None else seed))

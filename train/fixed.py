@@ -1,0 +1,15 @@
+"""Train the MNIST classifier of the assignment's first table (Q7-Q9) with jaxconv.Conv2D.
+
+The logic lives in train/loop.py (the loop shared with train.varres),
+train/experiment.py (config -> data and model) and train/cli.py (flags).
+
+    python -m train.fixed                                   # default config: configs/fixed.py
+    python -m train.fixed --workdir runs/fixed
+    python -m train.fixed --workdir runs/fixed-aug --config.augment=True
+    python -m train.fixed --workdir runs/fixed --resume --config.num_epochs=5
+"""
+
+from train import cli
+
+if __name__ == "__main__":
+    cli.main("fixed")
