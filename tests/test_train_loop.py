@@ -1,0 +1,111 @@
+"""The shared training loop, on synthetic data: learning, resume, determinism, compilation, evaluation."""
+
+import json
+
+import numpy as np
+import pytest
+from synthetic import blob_datasets, blobs
+
+import configs.fixed
+from train.data import eval_batches
+from train.experiment import model_factory
+from train.loop import evaluate, train_and_evaluate
+from train.progress import EpochProgress
+from train.steps import Steps
+
+
+def small_config(**overrides):
+    config = configs.fixed.get_config()
+    config.num_epochs = 3
+    config.batch_size = 16
+    config.learning_rate = 3e-3
+    config.steps_per_call = 8
+    config.eval_batch_size = 100
+    config.update(overrides)
+    return config
+
+
+def run(tmp_path, name, config, datasets, **kwargs):
+    workdir = tmp_path / name
+    workdir.mkdir(exist_ok=True)
+    summary = train_and_evaluate(config, workdir, datasets, model_factory(config), progress=EpochProgress(live=False), **kwargs)
+    metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return summary, metrics
+
+
+def without_timing(metrics):
+    return [{k: v for k, v in m.items() if k != "seconds"} for m in metrics]
+
+
+def test_training_learns_the_synthetic_task(tmp_path):
+    summary, metrics = run(tmp_path, "run", small_config(), blob_datasets())
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+    assert summary["test_accuracy"] > 0.9  # chance is 0.1
+    for name in ("checkpoints/last", "checkpoints/best", "summary.json", "metrics.jsonl"):
+        assert (tmp_path / "run" / name).exists()
+    assert summary["test_n"] == 250 and summary["num_params"] == 29066
+    assert summary["compile_seconds"] > 0 and summary["train_seconds"] > 0
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    config, datasets = small_config(num_epochs=2), blob_datasets()
+    _, a = run(tmp_path, "a", config, datasets)
+    _, b = run(tmp_path, "b", config, datasets)
+    assert without_timing(a) == without_timing(b)
+    _, c = run(tmp_path, "c", small_config(num_epochs=2, seed=1), datasets)
+    assert without_timing(c) != without_timing(a)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    config, datasets = small_config(num_epochs=3), blob_datasets()
+    full_summary, full = run(tmp_path, "full", config, datasets)
+
+    def crash_after_first_epoch(epoch, metrics):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run(tmp_path, "interrupted", config, datasets, on_epoch_end=crash_after_first_epoch)
+    resumed_summary, resumed = run(tmp_path, "interrupted", config, datasets, resume=True)
+    assert without_timing(resumed) == without_timing(full)
+    assert resumed_summary["test_accuracy"] == full_summary["test_accuracy"]
+    assert resumed_summary["test_loss"] == full_summary["test_loss"]
+
+
+def test_one_compilation_for_training_and_one_for_evaluation(tmp_path, monkeypatch):
+    made = []
+    original_init = Steps.__init__
+
+    def recording_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Steps, "__init__", recording_init)
+    # 500 training images at batch 16: 31 full batches (a ragged 4 dropped), chunks of 8 steps (one padded);
+    # 250 evaluation images at batch 100: the last batch is partial
+    run(tmp_path, "run", small_config(num_epochs=2), blob_datasets(num_train=500))
+    (steps,) = made
+    assert steps.traces == {("train", (28, 28, 1)): 1, ("eval", (28, 28, 1)): 1}
+
+
+def test_partial_batch_evaluation_counts_every_image_once():
+    config = small_config()
+    make = model_factory(config)
+    from flax import nnx
+
+    model = make(nnx.Rngs(0))
+    graphdef, params = nnx.split(model)
+    steps = Steps(graphdef, tx=None)
+    group = blobs(257, seed=5)
+    batches = list(eval_batches(group, 100))
+    assert [int(w.sum()) for *_, w in batches] == [100, 100, 57]
+    result = evaluate(steps, params, [group], batch_size=100)
+    assert result["n"] == 257
+    logits = np.asarray(model(group.images.astype(np.float32) / 255.0))
+    expected = float(np.mean(np.argmax(logits, -1) == group.labels))
+    assert result["accuracy"] == pytest.approx(expected, abs=1e-9)
