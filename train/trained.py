@@ -1,0 +1,65 @@
+"""A finished (or interrupted) run of train.fixed or train.varres, loaded for use.
+
+The run's ``config.json`` rebuilds the model and the best-by-validation
+checkpoint supplies its parameters. Images are prepared as the model takes
+them (:func:`train.experiment.prepare_groups`): resized for a fixed-resolution
+model, grouped or bucketed by resolution for a variable-resolution one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from train.checkpoints import Checkpoints
+from train.data import Split, eval_batches
+from train.errors import RunDirError
+from train.experiment import model_factory, prepare_groups
+from train.imagefolder import group_by_resolution
+from train.loop import evaluate, make_optimizer
+from train.steps import Steps
+
+
+class TrainedRun:
+    def __init__(self, workdir: Path):
+        workdir = Path(workdir)
+        config_file = workdir / "config.json"
+        if not config_file.is_file():
+            raise RunDirError(f"{workdir} is not a run of train.fixed or train.varres: it has no config.json")
+        self.workdir = workdir
+        self.config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
+        model = model_factory(self.config)(nnx.Rngs(0))
+        graphdef, params = nnx.split(model)
+        like = {"params": params, "opt_state": make_optimizer(self.config, 1).init(params)}
+        checkpoints = Checkpoints(workdir, read_only=True)
+        restored = checkpoints.restore("best", like)
+        checkpoints.close()
+        if restored is None:
+            raise RunDirError(f"{workdir} has no checkpoint yet: it stopped before finishing its first epoch")
+        state, self.record = restored
+        self.steps = Steps(graphdef, tx=None)
+        self.params = jax.device_put(state["params"], self.steps.replicated)
+
+    def prepare(self, images: list[np.ndarray], labels: np.ndarray) -> Split:
+        """uint8 (H, W) images of any resolutions -> groups the model takes."""
+        return prepare_groups(self.config, group_by_resolution(images, labels))
+
+    def evaluate(self, split: Split) -> dict:
+        return evaluate(self.steps, self.params, split, self.config.eval_batch_size)
+
+    def predict(self, images: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities (n, 10), in the order of ``images``."""
+        order = np.arange(len(images), dtype=np.int32)  # carried as labels to undo the grouping
+        probabilities = np.zeros((len(images), 10), np.float32)
+        batch = max(self.steps.num_devices, min(self.config.eval_batch_size, len(images)))
+        batch += -batch % self.steps.num_devices
+        for group in self.prepare(images, order):
+            for batch_images, index, sizes, weights in eval_batches(group, batch):
+                result = np.asarray(self.steps.predict(self.params, batch_images, sizes))
+                probabilities[index[weights > 0]] = result[weights > 0]
+        return probabilities
