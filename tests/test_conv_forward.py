@@ -10,7 +10,6 @@ import jaxconv
 from jaxconv import reference
 
 
-
 def lax_conv(x, k, stride, padding):
     pads = [(padding[0], padding[0]), (padding[1], padding[1])]
     return lax.conv_general_dilated(x, k, stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -13,7 +13,6 @@ import jaxconv
 from jaxconv import reference
 
 
-
 def conv_of(case):
     return lambda x, k: jaxconv.conv2d(x, k, case.stride, case.padding)
 
@@ -31,8 +30,12 @@ def test_vjp_matches_reference_loops(case, x64):
     x, k = case.arrays()
     g = np.random.default_rng(5).normal(size=reference.conv2d(x, k, case.stride, case.padding).shape)
     dx, dk = derived_grads(case, x, k, g, jit=True)
-    np.testing.assert_allclose(np.asarray(dx), reference.conv2d_input_grad(case.x_shape, k, g, case.stride, case.padding), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(np.asarray(dk), reference.conv2d_weight_grad(x, case.kernel_shape, g, case.stride, case.padding), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(dx), reference.conv2d_input_grad(case.x_shape, k, g, case.stride, case.padding), rtol=1e-10, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        np.asarray(dk), reference.conv2d_weight_grad(x, case.kernel_shape, g, case.stride, case.padding), rtol=1e-10, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
@@ -50,8 +53,12 @@ def test_trap_shape_regression(jit, x64):
     x, k = TRAP.arrays(seed=11)
     g = np.random.default_rng(12).normal(size=(1, 8, 3, 5))
     dx, dk = derived_grads(TRAP, x, k, g, jit=jit)
-    np.testing.assert_allclose(np.asarray(dx), reference.conv2d_input_grad(TRAP.x_shape, k, g, TRAP.stride, TRAP.padding), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(np.asarray(dk), reference.conv2d_weight_grad(x, TRAP.kernel_shape, g, TRAP.stride, TRAP.padding), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(dx), reference.conv2d_input_grad(TRAP.x_shape, k, g, TRAP.stride, TRAP.padding), rtol=1e-10, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        np.asarray(dk), reference.conv2d_weight_grad(x, TRAP.kernel_shape, g, TRAP.stride, TRAP.padding), rtol=1e-10, atol=1e-10
+    )
     # and against central finite differences of the loss <conv(x, k), g> in float64
     loss = lambda x, k: float(np.vdot(reference.conv2d(x, k, TRAP.stride, TRAP.padding), g))  # noqa: E731
     eps, rng = 1e-6, np.random.default_rng(13)
@@ -136,7 +143,9 @@ def test_vmap_over_kernels_and_of_grad(x64):
     grads = jax.vmap(jax.grad(lambda k: jnp.sum(f(jnp.asarray(x), k) ** 2)))(jnp.asarray(kernels))
     for k, gk in zip(kernels, grads):
         y = reference.conv2d(x, k, case.stride, case.padding)
-        np.testing.assert_allclose(np.asarray(gk), reference.conv2d_weight_grad(x, k.shape, 2 * y, case.stride, case.padding), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(
+            np.asarray(gk), reference.conv2d_weight_grad(x, k.shape, 2 * y, case.stride, case.padding), rtol=1e-10, atol=1e-10
+        )
 
 
 def test_scan_over_layers_matches_unrolled_loop(x64):

@@ -10,7 +10,6 @@ import jaxconv
 from jaxconv import reference
 
 
-
 @SWEEP
 @given(case=conv_cases())
 def test_unfold_matches_reference_loops(case, x64):
@@ -26,7 +25,9 @@ def test_fold_matches_reference_loops(case, x64):
     patches_shape = reference.unfold(x, case.kernel, case.stride, case.padding).shape
     p = np.random.default_rng(1).normal(size=patches_shape)
     got = jax.jit(jaxconv.fold, static_argnums=(1, 2, 3, 4))(jnp.asarray(p), case.x_shape, case.kernel, case.stride, case.padding)
-    np.testing.assert_allclose(np.asarray(got), reference.fold(p, case.x_shape, case.kernel, case.stride, case.padding), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(got), reference.fold(p, case.x_shape, case.kernel, case.stride, case.padding), rtol=1e-12, atol=1e-12
+    )
 
 
 @SWEEP
