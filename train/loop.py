@@ -128,6 +128,10 @@ def train_and_evaluate(
         history = files.keep_metrics_through(start_epoch)
     state = jax.device_put(state, steps.replicated)
     train_groups = [DeviceGroup.put(g, steps.replicated) for g in datasets.train]
+    # On a CPU, Python preparing the next call while XLA computes takes a core from XLA's
+    # threads: waiting for each call made a one-batch-per-call epoch 12-18% faster on 2 cores.
+    # An accelerator computes on its own, so there the host runs ahead.
+    host_shares_cores = steps.mesh.devices.flat[0].platform == "cpu"
 
     for epoch in range(start_epoch + 1, config.num_epochs + 1):
         start = time.perf_counter()
@@ -135,15 +139,19 @@ def train_and_evaluate(
         chunks = epoch_chunks(
             [len(g) for g in datasets.train], config.batch_size, config.steps_per_call, np.random.default_rng([config.seed, epoch])
         )
-        epoch_key = jax.random.fold_in(jax.random.key(config.seed), epoch)
-        totals = np.zeros(3)
+        epoch_key = jax.device_put(jax.random.fold_in(jax.random.key(config.seed), epoch), steps.replicated)
+        totals, shown = steps.zero_totals(), time.perf_counter()
         with progress.epoch(epoch, config.num_epochs, steps_per_epoch) as update:
             for i, chunk in enumerate(chunks):
-                state, chunk_totals = steps.train_chunk(
-                    state, train_groups[chunk.group], chunk.batch_indices, chunk.valid, jax.random.fold_in(epoch_key, i)
-                )
-                totals += np.asarray(chunk_totals)
-                update(int(totals[2]) // config.batch_size, totals[0] / max(totals[2], 1))
+                group = train_groups[chunk.group]
+                state, totals = steps.train_chunk(state, totals, group, chunk.batch_indices, chunk.valid, epoch_key, i)
+                if host_shares_cores:
+                    jax.block_until_ready(totals)
+                if progress.live and time.perf_counter() - shown > 0.5:  # reading totals waits for the device
+                    loss_sum, _, count = np.asarray(totals)
+                    update(int(count) // config.batch_size, loss_sum / max(count, 1))
+                    shown = time.perf_counter()
+        totals = np.asarray(totals)
         val = evaluate(steps, state["params"], datasets.val, config.eval_batch_size)
         seconds = time.perf_counter() - start - (steps.compile_seconds - compile_before)
         record = {

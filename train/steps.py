@@ -60,7 +60,7 @@ class Steps:
         self.traces = collections.Counter()
         self.compile_seconds = 0.0
         self._compiled = {}
-        self._train_chunk = jax.jit(self._train_chunk_impl, donate_argnums=(0,), out_shardings=self.replicated)
+        self._train_chunk = jax.jit(self._train_chunk_impl, donate_argnums=(0, 1), out_shardings=self.replicated)
         self._eval_batch = jax.jit(self._eval_batch_impl, out_shardings=self.replicated)
         self._predict = jax.jit(self._predict_impl, out_shardings=self.replicated)
 
@@ -91,8 +91,10 @@ class Steps:
         return losses.mean(), (losses, logits)
 
     # -- training ------------------------------------------------------------
-    def _train_chunk_impl(self, state, images, labels, sizes, batch_indices, valid, key):
-        """``k`` steps. batch_indices (k, B) index the group's arrays; valid (k,) bool."""
+    def _train_chunk_impl(self, state, totals, images, labels, sizes, batch_indices, valid, key, chunk):
+        """``k`` steps. batch_indices (k, B) index the group's arrays; valid (k,) bool; totals (3,)
+        accumulates [sum of losses, correct, examples] on the device; the step keys derive from
+        ``key`` and the chunk's number."""
         self.traces["train", images.shape[1:]] += 1
 
         def step(carry, inputs):
@@ -118,15 +120,22 @@ class Steps:
             state, sums = jax.lax.cond(is_valid, update, skip, state)
             return (state, totals + sums), None
 
-        keys = jax.random.split(key, batch_indices.shape[0])
-        (state, totals), _ = jax.lax.scan(step, (state, jnp.zeros(3, jnp.float32)), (batch_indices, valid, keys))
-        return state, totals  # totals: [sum of losses, correct, examples]
+        keys = jax.random.split(jax.random.fold_in(key, chunk), batch_indices.shape[0])
+        (state, totals), _ = jax.lax.scan(step, (state, totals), (batch_indices, valid, keys))
+        return state, totals
 
-    def train_chunk(self, state, group, batch_indices: np.ndarray, valid: np.ndarray, key):
-        """Run one chunk; ``group`` is a :class:`DeviceGroup`. Returns (state, totals)."""
-        batch_indices = jax.device_put(batch_indices, NamedSharding(self.mesh, P(None, "data")))
-        valid, key = jax.device_put((valid, key), self.replicated)
-        return self._call("train", self._train_chunk, state, group.images, group.labels, group.sizes, batch_indices, valid, key)
+    def zero_totals(self) -> jax.Array:
+        return jax.device_put(np.zeros(3, np.float32), self.replicated)
+
+    def train_chunk(self, state, totals, group, batch_indices: np.ndarray, valid: np.ndarray, key, chunk: int):
+        """Run one chunk of steps on a :class:`DeviceGroup`; returns (state, totals), both on the device.
+
+        Nothing here waits for the device: the caller decides when to (reading
+        ``totals`` waits)."""
+        shardings = (NamedSharding(self.mesh, P(None, "data")), self.replicated, self.replicated)
+        batch_indices, valid, chunk = jax.device_put((batch_indices, valid, np.int32(chunk)), shardings)
+        args = (state, totals, group.images, group.labels, group.sizes, batch_indices, valid, key, chunk)
+        return self._call("train", self._train_chunk, *args)
 
     # -- evaluation ----------------------------------------------------------
     def _eval_batch_impl(self, params, images, labels, sizes, weights):
