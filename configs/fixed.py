@@ -2,6 +2,7 @@
 
 python -m train.fixed --workdir runs/fixed
 python -m train.fixed --workdir runs/fixed-aug --config.augment=True
+python -m train.fixed --workdir runs/narrow --config.fixed.channels="(8, 16, 32)"
 """
 
 import ml_collections
@@ -17,10 +18,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.max_train_examples = 0  # 0: all; smaller for quick runs and tests
     config.max_eval_examples = 0  # 0: all validation and test images
     config.download = True  # let TFDS download MNIST when $JAXCONV_DATA_DIR/mnist lacks it
-    # model
+    # model: "fixed", the network of the first table, with its own fields
     config.model = "fixed"
-    config.channels = (16, 32, 64)
-    config.image_size = 28
+    config.fixed = ml_collections.ConfigDict({"channels": (16, 32, 64), "image_size": 28})
     # training
     # 2 epochs at 2e-3 (cosine): test accuracy 99.20, 99.09, 99.16 % for seeds 0-2 on the
     # 2-core CPU (3 epochs at 1e-3: 99.13, 99.11, 99.12; 1 epoch at 3e-3: 99.00)
@@ -31,6 +31,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.augment = False  # Q9
     config.augmentation = default_augmentation()
+    config.compute_dtype = "float32"  # or "bfloat16": convolutions in bf16 with float32 accumulation
     # speed (not results)
     config.steps_per_call = 100  # optimizer steps per jitted call (one lax.scan)
     config.eval_batch_size = 1000

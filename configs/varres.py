@@ -1,10 +1,10 @@
 """train.varres: the variable-resolution network of the assignment's second table (Q14-Q17).
 
 python -m train.varres --workdir runs/varres-max
-python -m train.varres --workdir runs/varres-mean --config.pooling=mean
-python -m train.varres --workdir runs/varres-deep --config.channels="(16, 32, 32, 28, 28)"
-python -m train.varres --workdir runs/resized-28 --config.model=fixed --config.image_size=28
-python -m train.varres --workdir runs/resized-64 --config.model=fixed --config.image_size=64
+python -m train.varres --workdir runs/varres-mean --config.varres.pooling=mean
+python -m train.varres --workdir runs/varres-deep --config.varres.channels="(16, 32, 32, 28, 28)"
+python -m train.varres --workdir runs/resized-28 --config.model=fixed                              # Q12
+python -m train.varres --workdir runs/resized-64 --config.model=fixed --config.fixed.image_size=64  # Q17
 """
 
 import ml_collections
@@ -23,10 +23,10 @@ DEEP_CHANNELS = (16, 32, 32, 28, 28)
 def get_config() -> ml_collections.ConfigDict:
     config = get_fixed_config()  # same training fields and defaults as train.fixed
     config.dataset = "mnist-varres"
-    config.model = "varres"  # or "fixed": the Q12/Q17 baselines, every image resized to image_size
-    config.channels = (16, 32, MATCHED_N)
-    config.pooling = "max"  # Q16: "max" or "mean"
-    config.image_size = 28  # only for model="fixed": 28 (Q12) or 64 (Q17)
+    # model: "varres", or "fixed" for the Q12/Q17 baselines: the fixed network of the first
+    # table (config.fixed, from configs/fixed.py) on every image resized to fixed.image_size
+    config.model = "varres"
+    config.varres = ml_collections.ConfigDict({"channels": (16, 32, MATCHED_N), "pooling": "max"})  # Q16: "max" or "mean"
     config.max_resolutions = 8  # more distinct resolutions than this are bucketed onto canvases
     config.bucket_step = 16  # canvas sides are multiples of this
     config.num_epochs = 3

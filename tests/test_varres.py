@@ -24,7 +24,9 @@ def test_q15_parameter_table():
     n = matching_width(29_066, lambda n: VarResCNN((16, 32, n), rngs=nnx.Rngs(0)))
     assert n == 81 == configs.varres.MATCHED_N
     assert num_params(VarResCNN((16, 32, n), rngs=nnx.Rngs(0))) == 29_029
-    assert configs.varres.get_config().channels == (16, 32, 81)
+    config = configs.varres.get_config()
+    assert config.varres.channels == (16, 32, 81)
+    assert config.fixed.channels == (16, 32, 64)  # the Q12/Q17 baselines are the fixed network of the first table
 
 
 def test_deep_variant_reaches_about_1x1_and_matches_the_parameter_budget():
@@ -116,3 +118,12 @@ def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path)
         config, tmp_path, Datasets(bucketed, bucketed, bucketed), model_factory(config), progress=EpochProgress(live=False)
     )
     assert summary["test_n"] == 120
+
+
+@pytest.mark.parametrize("size, expected", [(28, 29_066), (64, 64_266)])
+def test_resized_baselines_are_the_fixed_network_of_the_first_table(size, expected):
+    config = configs.varres.get_config()
+    config.model = "fixed"
+    config.fixed.image_size = size
+    model = model_factory(config)(nnx.Rngs(0))
+    assert isinstance(model, FixedCNN) and num_params(model) == expected

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax.numpy as jnp
 from flax import nnx
 
 from train.data import ImageGroup, Split, subsample, train_val_split
@@ -36,21 +37,23 @@ def _mnist(config, cache: Path, data_dir: Path | None) -> Datasets:
 
 
 def prepare_groups(config, groups: Split) -> Split:
-    """Images as the configured model takes them: resized to image_size × image_size for a
+    """Images as the configured model takes them: resized to fixed.image_size squared for a
     fixed-resolution model (Q12, Q17), else grouped by resolution, bucketed onto a few
     canvases when there are more than config.max_resolutions of them (Q14)."""
     if config.model == "fixed":
-        if all(g.shape[:2] == (config.image_size, config.image_size) and g.sizes is None for g in groups):
+        size = config.fixed.image_size
+        if all(g.shape[:2] == (size, size) and g.sizes is None for g in groups):
             return groups
-        return [resize_all(groups, config.image_size)]
+        return [resize_all(groups, size)]
     return bucket(groups, config.max_resolutions, config.bucket_step)
 
 
 def _mnist_varres(config, cache: Path, data_dir: Path | None) -> Datasets:
     splits = load_mnist_varres(cache, data_dir, download=config.download)
-    train, val = train_val_split(splits["train"], config.num_val, config.seed)
-    datasets = limit_datasets(config, train, val, splits["test"])
-    return Datasets(*(prepare_groups(config, split) for split in (datasets.train, datasets.val, datasets.test)))
+    # prepare before splitting: resizing keeps the order of the images, so every
+    # model sees the same validation and test images for a seed (paired comparisons)
+    train, val = train_val_split(prepare_groups(config, splits["train"]), config.num_val, config.seed)
+    return limit_datasets(config, train, val, prepare_groups(config, splits["test"]))
 
 
 DATASETS = {"mnist": _mnist, "mnist-varres": _mnist_varres}
@@ -64,10 +67,13 @@ def load_datasets(config, cache: Path, data_dir: Path | None) -> Datasets:
 
 def model_factory(config):
     """``make_model(rngs)`` for the network the config names."""
+    dtype = jnp.dtype(config.get("compute_dtype", "float32"))
     if config.model == "fixed":
-        return lambda rngs: FixedCNN(tuple(config.channels), input_size=config.image_size, rngs=rngs)
+        fixed = config.fixed
+        return lambda rngs: FixedCNN(tuple(fixed.channels), input_size=fixed.image_size, compute_dtype=dtype, rngs=rngs)
     if config.model == "varres":
-        return lambda rngs: VarResCNN(tuple(config.channels), pooling=config.pooling, rngs=rngs)
+        varres = config.varres
+        return lambda rngs: VarResCNN(tuple(varres.channels), pooling=varres.pooling, compute_dtype=dtype, rngs=rngs)
     raise ConfigError(f"config.model must be 'fixed' or 'varres', got {config.model!r}")
 
 

@@ -24,6 +24,11 @@ from flax import nnx
 import jaxconv
 
 
+def flax_conv(in_features: int, out_features: int, *, dtype=None, rngs: nnx.Rngs) -> nnx.Module:
+    """XLA's native convolution with the same geometry, for comparisons (train.bench)."""
+    return nnx.Conv(in_features, out_features, kernel_size=(3, 3), padding=1, dtype=dtype, rngs=rngs)
+
+
 def num_params(model: nnx.Module) -> int:
     """Q15: the number of scalar parameters (every dimension of every parameter, multiplied, summed)."""
     return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
@@ -36,9 +41,18 @@ class FixedCNN(nnx.Module):
     29,066 parameters. At 64×64 (Q17) the linear layer is over 64·8·8.
     """
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 64), input_size: int = 28, num_classes: int = 10, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        channels: Sequence[int] = (16, 32, 64),
+        input_size: int = 28,
+        num_classes: int = 10,
+        *,
+        conv=jaxconv.Conv2D,
+        compute_dtype=None,
+        rngs: nnx.Rngs,
+    ):
         sizes = [1, *channels]
-        self.convs = nnx.List([jaxconv.Conv2D(c_in, c_out, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
+        self.convs = nnx.List([conv(c_in, c_out, dtype=compute_dtype, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
         side = input_size
         for _ in channels:
             side //= 2
@@ -53,6 +67,7 @@ class FixedCNN(nnx.Module):
         x = images
         for conv in self.convs:
             x = jaxconv.max_pool(jax.nn.relu(conv(x)))  # (N, H/2, W/2, C)
+        x = x.astype(jnp.float32)  # the classifier in float32 whatever the convolutions computed in
         return self.linear(x.reshape(x.shape[0], -1))  # (N, side·side·C) -> (N, classes)
 
 
@@ -64,11 +79,20 @@ class VarResCNN(nnx.Module):
     assignment suggests, whose map before global pooling is about 1×1.
     """
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 81), pooling: str = "max", num_classes: int = 10, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        channels: Sequence[int] = (16, 32, 81),
+        pooling: str = "max",
+        num_classes: int = 10,
+        *,
+        conv=jaxconv.Conv2D,
+        compute_dtype=None,
+        rngs: nnx.Rngs,
+    ):
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be 'max' or 'mean', got {pooling!r}")
         sizes = [1, *channels]
-        self.convs = nnx.List([jaxconv.Conv2D(c_in, c_out, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
+        self.convs = nnx.List([conv(c_in, c_out, dtype=compute_dtype, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
         self.pooling = pooling
         self.min_input = 2 ** len(channels)
         self.linear = nnx.Linear(channels[-1], num_classes, rngs=rngs)
@@ -86,7 +110,7 @@ class VarResCNN(nnx.Module):
                 mask = jaxconv.max_pool_mask(mask)  # (N, H/2, W/2)
                 x = jnp.where(mask[..., None], x, 0.0)  # outside the image: what zero padding would see
         pool = jaxconv.global_max_pool if self.pooling == "max" else jaxconv.global_mean_pool
-        return self.linear(pool(x, mask))  # (N, C) -> (N, classes)
+        return self.linear(pool(x.astype(jnp.float32), mask))  # (N, C) -> (N, classes), pooled in float32
 
 
 def matching_width(target: int, make_model, max_width: int = 4096) -> int:
