@@ -1,0 +1,35 @@
+"""Train a small run and print its metrics as JSON; run by test_data_parallel.py in a
+subprocess, with XLA_FLAGS forcing one or two host devices."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import jax  # noqa: E402
+from synthetic import blob_datasets, blobs  # noqa: E402
+
+import configs.fixed  # noqa: E402
+import configs.varres  # noqa: E402
+from train.experiment import model_factory  # noqa: E402
+from train.loop import Datasets, train_and_evaluate  # noqa: E402
+from train.progress import EpochProgress  # noqa: E402
+
+
+def main(workdir: str, which: str) -> None:
+    if which == "fixed":
+        config, datasets = configs.fixed.get_config(), blob_datasets(num_train=320, num_eval=100)
+    else:
+        config = configs.varres.get_config()
+        datasets = Datasets(
+            [blobs(96, 32, 32, seed=1), blobs(64, 40, 24, seed=2)], [blobs(30, 32, 32, seed=3)], [blobs(30, 40, 24, seed=4)]
+        )
+    config.update(num_epochs=2, batch_size=16, learning_rate=3e-3, eval_batch_size=20, steps_per_call=4)
+    summary = train_and_evaluate(config, Path(workdir), datasets, model_factory(config), progress=EpochProgress(live=False))
+    metrics = [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+    print(json.dumps({"devices": len(jax.devices()), "metrics": metrics, "test_loss": summary["test_loss"], "test_n": summary["test_n"]}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
