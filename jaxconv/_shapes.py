@@ -50,10 +50,7 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> in
         raise ValueError(f"padding must be >= 0, got {padding}")
     padded = size + 2 * padding
     if kernel > padded:
-        raise ValueError(
-            f"kernel {kernel} is larger than the padded input "
-            f"{size} + 2*{padding} = {padded}"
-        )
+        raise ValueError(f"kernel {kernel} is larger than the padded input {size} + 2*{padding} = {padded}")
     return (padded - kernel) // stride + 1
 
 
@@ -70,8 +67,7 @@ def pair(name: str, value: IntOrPair) -> tuple[int, int]:
 def check_nhwc(name: str, shape: Sequence[int]) -> None:
     if len(shape) != 4:
         raise ValueError(
-            f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; "
-            f"got shape {tuple(shape)} of rank {len(shape)}"
+            f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; got shape {tuple(shape)} of rank {len(shape)}"
         )
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from synthetic import blobs
 
 # (height, width) of the tree's images: three resolutions, one of them not square

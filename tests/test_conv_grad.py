@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conv_cases import SWEEP, EDGE_CASES, TRAP, ConvCase, conv_cases
+from conv_cases import EDGE_CASES, SWEEP, TRAP, ConvCase, conv_cases
 from hypothesis import example, given
 from jax import lax
 from jax.test_util import check_grads

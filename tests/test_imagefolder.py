@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from imagefolder_trees import RESOLUTIONS, add_color_images, tar_tree, write_tree
+from PIL import Image
 
 import train.mnist_varres as mnist_varres
 from train.errors import DataUnavailableError

@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conv_cases import SWEEP, EDGE_CASES, conv_cases
+from conv_cases import EDGE_CASES, SWEEP, conv_cases
 from hypothesis import given
 from jax import lax
 

@@ -14,8 +14,8 @@ from flax import nnx
 
 from train.data import ImageGroup, Split, subsample, train_val_split
 from train.errors import ConfigError
-from train.loop import Datasets
 from train.imagefolder import bucket, resize_all
+from train.loop import Datasets
 from train.mnist import load_mnist
 from train.mnist_varres import load_mnist_varres
 from train.models import FixedCNN, VarResCNN

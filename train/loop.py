@@ -24,8 +24,8 @@ from flax import nnx
 
 from train.augment import augment_batch
 from train.checkpoints import Checkpoints
-from train.errors import ConfigError
 from train.data import DeviceGroup, Split, epoch_chunks, eval_batches, split_size
+from train.errors import ConfigError
 from train.models import num_params
 from train.progress import EpochProgress
 from train.steps import Steps
