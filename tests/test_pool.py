@@ -79,3 +79,28 @@ def test_max_pool_mask_keeps_only_whole_windows():
 def test_max_pool_rejects_too_small_input():
     with pytest.raises(ValueError, match="window 2 does not fit in an input of height 1"):
         jaxconv.max_pool(jnp.zeros((1, 1, 4, 1)))
+
+
+def naive_max_pool(x, window):
+    n, h, w, c = x.shape
+    ho, wo = h // window, w // window
+    return x[:, : ho * window, : wo * window].reshape(n, ho, window, wo, window, c).max(axis=(2, 4))
+
+
+@pytest.mark.parametrize("shape, window", [((2, 7, 9, 3), 2), ((1, 28, 28, 4), 2), ((2, 9, 10, 2), 3), ((1, 5, 5, 1), 5)])
+def test_max_pool_gradient_matches_autodiff_of_reshape_and_max_even_with_ties(shape, window):
+    rng = np.random.default_rng(3)
+    x = jnp.maximum(jnp.asarray(rng.normal(size=shape), jnp.float32), 0.0)  # ReLU output: many tied zeros
+    x = x.at[0, 0, 0, 0].set(5.0).at[0, 0, 1, 0].set(5.0)  # and a tie at a positive maximum
+    g = jnp.asarray(rng.normal(size=naive_max_pool(x, window).shape), jnp.float32)
+    ours = jax.vjp(lambda x: jaxconv.max_pool(x, window), x)[1](g)[0]
+    autodiff = jax.vjp(lambda x: naive_max_pool(x, window), x)[1](g)[0]
+    np.testing.assert_array_equal(jaxconv.max_pool(x, window), naive_max_pool(x, window))
+    np.testing.assert_allclose(ours, autodiff, rtol=1e-6, atol=1e-7)
+
+
+def test_max_pool_second_order_gradients(x64):
+    from jax.test_util import check_grads
+
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(1, 6, 6, 2)))
+    check_grads(lambda x: jaxconv.max_pool(x) ** 2, (x,), order=2, modes=["rev"])
