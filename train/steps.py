@@ -3,8 +3,8 @@
 Training runs in *chunks*: one jitted call runs ``k`` optimizer steps in a
 ``lax.scan``, each step gathering its batch by index from the training images
 that already sit on the device, so there is no host work per step. Steps past
-the end of an epoch are padding: marked invalid, they leave the state alone
-(``lax.cond``), so every chunk has the same shape and compiles once per image
+the end of an epoch are padding: marked invalid, their result is discarded
+(``jnp.where``), so every chunk has the same shape and compiles once per image
 shape. Evaluation is one jitted call per batch; the last, partial batch is
 padded to full size and masked, so every image counts exactly once and nothing
 recompiles.
@@ -105,19 +105,16 @@ class Steps:
             if self.augment is not None:
                 batch_images = self.augment(step_key, batch_images)
 
-            def update(state):
-                (loss, (losses, logits)), grads = jax.value_and_grad(self._loss, has_aux=True)(
-                    state["params"], batch_images, batch_labels, batch_sizes
-                )
-                updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
-                params = optax.apply_updates(state["params"], updates)
-                correct = jnp.sum(jnp.argmax(logits, -1) == batch_labels)
-                return {"params": params, "opt_state": opt_state}, jnp.stack([losses.sum(), correct, losses.size])
-
-            def skip(state):
-                return state, jnp.zeros(3, jnp.float32)
-
-            state, sums = jax.lax.cond(is_valid, update, skip, state)
+            (loss, (losses, logits)), grads = jax.value_and_grad(self._loss, has_aux=True)(
+                state["params"], batch_images, batch_labels, batch_sizes
+            )
+            updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+            updated = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state}
+            # A padding step computes and is then discarded: cheaper than lax.cond, whose branch
+            # copies the state in and out on every step (7% of a batch-16 step on the CPU).
+            state = jax.tree.map(lambda new, old: jnp.where(is_valid, new, old), updated, state)
+            correct = jnp.sum(jnp.argmax(logits, -1) == batch_labels)
+            sums = jnp.stack([losses.sum(), correct, losses.size]) * is_valid
             return (state, totals + sums), None
 
         keys = jax.random.split(jax.random.fold_in(key, chunk), batch_indices.shape[0])
