@@ -7,9 +7,9 @@ padded onto the canvas at the top-left).
 
 Training batches never mix groups. Each epoch every group is shuffled and cut
 into full batches (the partial remainder is dropped for training), the batches
-are cut into chunks of ``steps_per_call`` steps (the last chunk of a group is
-padded with invalid steps), and the chunks of all groups are interleaved in a
-fresh random order. Evaluation walks every image once, padding the last batch.
+are cut into equal chunks of at most ``steps_per_call`` steps (the last chunk of
+a group padded with a few invalid steps), and the chunks of all groups are
+interleaved in a fresh random order. Evaluation walks every image once, padding the last batch.
 """
 
 from __future__ import annotations
@@ -117,11 +117,15 @@ def epoch_chunks(group_sizes: list[int], batch_size: int, steps_per_call: int, r
             continue
         order = rng.permutation(n)[: num_batches * batch_size].astype(np.int32)
         batches = order.reshape(num_batches, batch_size)  # (num_batches, B)
-        pad = -num_batches % steps_per_call
+        # the fewest chunks of at most steps_per_call steps, all of one length k for this group
+        # (one compilation), so that fewer than one step per chunk is padding
+        num_chunks = -(-num_batches // steps_per_call)
+        k = -(-num_batches // num_chunks)
+        pad = num_chunks * k - num_batches
         batches = np.concatenate([batches, np.zeros((pad, batch_size), np.int32)])  # (num_chunks·k, B)
         valid = np.arange(len(batches)) < num_batches
-        for start in range(0, len(batches), steps_per_call):
-            chunks.append(Chunk(g, batches[start : start + steps_per_call], valid[start : start + steps_per_call]))
+        for start in range(0, len(batches), k):
+            chunks.append(Chunk(g, batches[start : start + k], valid[start : start + k]))
     return [chunks[i] for i in rng.permutation(len(chunks))]
 
 
