@@ -1,0 +1,265 @@
+"""Training throughput of the assignment's networks: jaxconv against XLA's convolution and PyTorch.
+
+    python -m train.bench                      # the README tables
+    python -m train.bench --json bench.json    # also as JSON
+    python -m train.bench --no-torch --no-time-to-accuracy
+
+Rows, all in this one process on synthetic data (images/s of full training
+steps: forward, backward, Adam; warm-up and compilation excluded; median of
+repeats):
+
+* jaxconv: the network as train.fixed runs it (``train.steps.Steps``: a jitted
+  ``lax.scan`` of ``steps_per_call`` steps, each gathering its batch on the device),
+  and Flax-example style (one jitted step per batch);
+* flax.nnx.Conv: the same network with XLA's native convolution, both ways. Inside
+  the scan XLA's CPU convolutions keep non-canonical layouts for their gradients
+  and fall back to a slow path, so jaxconv is compared with nnx.Conv's better way;
+* PyTorch eager with ``nn.Conv2d``, and with the assignment's unfold/fold
+  autograd Function (Q6), when torch can be imported (``pip install torch``).
+
+Then the variable-resolution network on batches of 32×32, 48×48 and 64×64, and
+the time to accuracy: the wall time of ``python -m train.fixed`` with its
+default config, from process start to its final test accuracy (data prepared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int, repeats: int) -> float:
+    import jax
+    import optax
+    from flax import nnx
+
+    from train.data import DeviceGroup, ImageGroup
+    from train.steps import Steps
+
+    graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
+    tx = optax.adam(1e-3)
+    steps = Steps(graphdef, tx)
+    state = jax.device_put({"params": params, "opt_state": tx.init(params)}, steps.replicated)
+    rng = np.random.default_rng(0)
+    n = 4096
+    group = ImageGroup(rng.integers(0, 256, (n, side, side, 1), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
+    device_group = DeviceGroup.put(group, steps.replicated)
+    valid = np.ones(steps_per_call, bool)
+    key, totals = jax.device_put(jax.random.key(0), steps.replicated), steps.zero_totals()
+    seconds = []
+    for r in range(repeats + 2):  # the first two calls compile and warm up
+        index = rng.integers(0, n, (steps_per_call, batch)).astype(np.int32)
+        start = time.perf_counter()
+        state, totals = steps.train_chunk(state, totals, device_group, index, valid, key, r)
+        jax.block_until_ready(totals)
+        if r >= 2:
+            seconds.append(time.perf_counter() - start)
+    return steps_per_call * batch / float(np.median(seconds))
+
+
+def jax_per_step_images_per_second(make_model, batch: int, side: int, steps: int, repeats: int) -> float:
+    """The same training, Flax-example style: one jitted (donated) step per batch, batches on the device."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
+    tx = optax.adam(1e-3)
+    opt_state = tx.init(params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, opt_state, images, labels):
+        def loss(p):
+            logits = nnx.merge(graphdef, p)(images.astype(jnp.float32) / 255.0)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        grads = jax.grad(loss)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    rng = np.random.default_rng(0)
+    batches = [
+        (
+            jax.device_put(rng.integers(0, 256, (batch, side, side, 1), dtype=np.uint8)),
+            jax.device_put(rng.integers(0, 10, batch).astype(np.int32)),
+        )
+        for _ in range(16)
+    ]
+    seconds = []
+    for r in range(repeats + 2):  # the first two rounds compile and warm up
+        start = time.perf_counter()
+        for i in range(steps):
+            params, opt_state = step(params, opt_state, *batches[i % len(batches)])
+        jax.block_until_ready(params)
+        if r >= 2:
+            seconds.append(time.perf_counter() - start)
+    return steps * batch / float(np.median(seconds))
+
+
+def torch_images_per_second(
+    conv: str, batch: int, side: int, steps: int, repeats: int, global_pool: bool = False, channels=(16, 32, 64)
+) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    from train.torch_reference import q8_network
+
+    torch.manual_seed(0)
+    model = q8_network(conv, channels=channels, input_size=side, global_pool=global_pool)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    n = 4096
+    data, labels = torch.rand(n, 1, side, side), torch.randint(0, 10, (n,))
+
+    def run(k):
+        for _ in range(k):
+            index = torch.randint(0, n, (batch,))
+            loss = F.cross_entropy(model(data[index]), labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    run(5)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(steps)
+        seconds.append(time.perf_counter() - start)
+    return steps * batch / float(np.median(seconds))
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
+    import jaxconv
+    from train.models import FixedCNN, VarResCNN, flax_conv
+
+    rows = []
+    cases = [("Q8 fixed, 28x28", 28, b, False) for b in batches] + [(f"Q14 varres N=81, {s}x{s}", s, 16, True) for s in (32, 48, 64)]
+    for name, side, batch, varres in cases:
+        steps = max(10, 1600 // batch) if side == 28 else max(10, 800 // batch)
+        if varres:
+            make = lambda conv: lambda rngs: VarResCNN((16, 32, 81), conv=conv, rngs=rngs)  # noqa: E731
+        else:
+            make = lambda conv: lambda rngs: FixedCNN(conv=conv, rngs=rngs)  # noqa: E731
+        row = {"network": name, "batch": batch}
+        row["jaxconv"] = jax_images_per_second(make(jaxconv.Conv2D), batch, side, steps, repeats)
+        row["jaxconv_per_step"] = jax_per_step_images_per_second(make(jaxconv.Conv2D), batch, side, steps, repeats)
+        row["flax_nnx_conv"] = jax_images_per_second(make(flax_conv), batch, side, steps, repeats)
+        row["flax_nnx_conv_per_step"] = jax_per_step_images_per_second(make(flax_conv), batch, side, steps, repeats)
+        if with_torch:
+            channels = (16, 32, 81) if varres else (16, 32, 64)
+            row["torch_conv2d"] = torch_images_per_second("nn", batch, side, steps, repeats, varres, channels)
+            row["torch_unfold_fold"] = torch_images_per_second("unfold", batch, side, steps, repeats, varres, channels)
+        print(f"  measured {name} batch {batch}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def time_to_accuracy(cache_dir: str | None) -> dict:
+    """Wall time of the default ``python -m train.fixed``, process start to exit, data already prepared."""
+    import configs.fixed
+    from train.experiment import load_datasets
+    from train.paths import cache_dir as resolve_cache
+    from train.paths import data_dir
+
+    load_datasets(configs.fixed.get_config(), resolve_cache(cache_dir), data_dir())  # prepare (and cache) MNIST first
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "train.fixed", f"--workdir={tmp}/run"] + ([f"--cache_dir={cache_dir}"] if cache_dir else [])
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"train.fixed failed: {done.stderr[-2000:]}")
+        summary = json.loads(Path(tmp, "run", "summary.json").read_text())
+    return {
+        "seconds": seconds,
+        "test_accuracy": summary["test_accuracy"],
+        "epochs": summary["epochs"],
+        "train_seconds": summary["train_seconds"],
+    }
+
+
+COLUMNS = [
+    ("jaxconv", "jaxconv, train.fixed's scan"),
+    ("jaxconv_per_step", "jaxconv, jit per step"),
+    ("flax_nnx_conv", "nnx.Conv, train.fixed's scan"),
+    ("flax_nnx_conv_per_step", "nnx.Conv, jit per step"),
+    ("torch_conv2d", "torch nn.Conv2d"),
+    ("torch_unfold_fold", "torch unfold/fold Function"),
+]
+
+
+def markdown(rows) -> str:
+    """Images/s per implementation; ratios of jaxconv as train.fixed runs it against nnx.Conv
+    at its best (either way of stepping) and against torch nn.Conv2d."""
+    present = [(k, t) for k, t in COLUMNS if any(k in r for r in rows)]
+    has_torch = any("torch_conv2d" in r for r in rows)
+    head = ["network", "batch", *(f"{t} (img/s)" for _, t in present), "jaxconv / best nnx.Conv"] + (
+        ["jaxconv / torch nn.Conv2d"] if has_torch else []
+    )
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for r in rows:
+        best_nnx = max(r["flax_nnx_conv"], r["flax_nnx_conv_per_step"])
+        cells = [r["network"], str(r["batch"]), *(f"{r[k]:.0f}" if k in r else "-" for k, _ in present), f"{r['jaxconv'] / best_nnx:.2f}"]
+        if has_torch:
+            cells.append(f"{r['jaxconv'] / r['torch_conv2d']:.2f}" if "torch_conv2d" in r else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    from train import runtime
+
+    runtime.keep_freed_memory_in_heap()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[16, 128], help="batch sizes of the Q8 rows (default: 16 128)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per row (default: 7)")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
+    parser.add_argument("--no-time-to-accuracy", action="store_true", help="skip the train.fixed time-to-accuracy run")
+    parser.add_argument("--cache_dir", help="cache folder for the time-to-accuracy run's MNIST")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+
+    import jax
+
+    from jaxconv.bench import machine
+
+    with_torch = torch_available() and not args.no_torch
+    if with_torch:
+        import torch
+
+        torch_info = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    else:
+        torch_info = "torch not installed" if not torch_available() else "torch rows skipped"
+    rows = network_rows(args.batch, args.repeats, with_torch)
+    result = {"machine": machine(), "torch": torch_info, "devices": len(jax.devices()), "rows": rows}
+    print(f"\n{machine()}; {torch_info}; median of {args.repeats} repeats\n")
+    print(markdown(rows))
+    if not args.no_time_to_accuracy:
+        result["time_to_accuracy"] = tta = time_to_accuracy(args.cache_dir)
+        print(
+            f"\ntime to accuracy: python -m train.fixed (default config) reached {tta['test_accuracy']:.2%} test accuracy "
+            f"in {tta['seconds']:.1f} s from process start ({tta['epochs']} epochs, {tta['train_seconds']:.1f} s of them training)"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
