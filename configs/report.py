@@ -1,0 +1,92 @@
+"""The experiments of train.report: each one a set of variants of configs/fixed.py or
+configs/varres.py (the same code as python -m train.fixed / train.varres), over seeds.
+
+A variant is (label, base config name, overrides). Runs whose resolved configs
+are identical are trained once and shared between experiments (Q16's max
+pooling run is also Q17's variable-resolution run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from configs.varres import DEEP_CHANNELS
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    label: str
+    base: str  # "fixed" or "varres": configs/<base>.py
+    overrides: tuple = ()  # ((field, value), ...); a field may be dotted: "varres.pooling"
+    model: str = ""  # in a tuned experiment: the model this variant is one setting of
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    key: str
+    question: str
+    title: str
+    variants: tuple
+    # Q17: every variant is first trained with the first seed only; per model, the variant with
+    # the best validation accuracy is then trained with all seeds and compared on the test set
+    tune_on_validation: bool = False
+
+
+def get_experiments(quick: bool = False) -> list[Experiment]:
+    lrs = (1e-3, 3e-3) if quick else (1e-4, 3e-4, 1e-3, 3e-3)
+    batches = (16, 32) if quick else (8, 16, 32)
+    tuning_lrs = (2e-3,) if quick else (1e-3, 2e-3, 3e-3)
+    sweep = tuple(Variant(f"lr {lr:g}, batch {b}", "fixed", (("learning_rate", lr), ("batch_size", b))) for lr in lrs for b in batches)
+    q9_epochs = 2 if quick else 5
+    return [
+        Experiment("q8", "Q8", "Learning rate and batch size (MNIST, fixed network)", sweep),
+        Experiment(
+            "q9",
+            "Q9",
+            f"Data augmentation (MNIST, {q9_epochs} epochs, test set)",
+            (
+                Variant("baseline", "fixed", (("num_epochs", q9_epochs),)),
+                Variant("augmented", "fixed", (("num_epochs", q9_epochs), ("augment", True))),
+            ),
+        ),
+        Experiment(
+            "q12",
+            "Q12",
+            "mnist-varres resized to 28x28, fixed network",
+            (Variant("fixed, resized to 28", "varres", (("model", "fixed"), ("fixed.image_size", 28))),),
+        ),
+        Experiment(
+            "q16",
+            "Q16",
+            "Global max against global mean pooling (mnist-varres, validation)",
+            (
+                Variant("global max", "varres", (("varres.pooling", "max"),)),
+                Variant("global mean", "varres", (("varres.pooling", "mean"),)),
+            ),
+        ),
+        Experiment(
+            "q17",
+            "Q17",
+            "Tuned fixed-resolution (28x28, 64x64) against tuned variable-resolution networks (mnist-varres, test set)",
+            tuple(
+                Variant(f"{name}, lr {lr:g}", "varres", overrides + (("learning_rate", lr),), model=name)
+                for name, overrides in (
+                    ("fixed 28x28", (("model", "fixed"), ("fixed.image_size", 28))),
+                    ("fixed 64x64", (("model", "fixed"), ("fixed.image_size", 64))),
+                    ("variable, global max", (("varres.pooling", "max"),)),
+                    ("variable deep, global max", (("varres.pooling", "max"), ("varres.channels", DEEP_CHANNELS))),
+                )
+                for lr in tuning_lrs
+            ),
+            tune_on_validation=True,
+        ),
+    ]
+
+
+def quick_overrides() -> dict:
+    """--quick: a few batches of data, one epoch, so CI runs the whole report machinery in a minute or two."""
+    return {"max_train_examples": 192, "max_eval_examples": 96, "num_epochs": 1, "eval_batch_size": 48}
+
+
+SEEDS = (0, 1, 2)
+QUICK_SEEDS = (0,)

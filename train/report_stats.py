@@ -1,0 +1,62 @@
+"""Statistics of the report: mean ± std over seeds and paired comparisons between variants."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+SIGNIFICANCE = 0.05
+
+
+def values(results: list[dict], key: str) -> dict[int, float]:
+    """{seed: summary[key]} of a variant's runs."""
+    return {r["seed"]: r["summary"][key] for r in results}
+
+
+def mean_std(xs) -> tuple[float, float]:
+    xs = np.asarray(list(xs), float)
+    return float(xs.mean()), float(xs.std(ddof=1)) if len(xs) > 1 else 0.0
+
+
+def pct(results: list[dict], key: str = "test_accuracy") -> str:
+    """'99.15 ± 0.05' (percent, mean ± sample std over seeds)."""
+    mean, std = mean_std(values(results, key).values())
+    return f"{100 * mean:.2f} ± {100 * std:.2f}" if len(results) > 1 else f"{100 * mean:.2f}"
+
+
+def seconds(results: list[dict]) -> str:
+    """Mean training wall time of a run (training epochs + compilation), seconds."""
+    mean, _ = mean_std(r["summary"]["train_seconds"] + r["summary"]["compile_seconds"] for r in results)
+    return f"{mean:.0f}"
+
+
+def compare(a: list[dict], b: list[dict], key: str) -> dict:
+    """Paired comparison of two variants over the seeds they share (same seed: same split and init).
+
+    Criterion: the difference exceeds seed-to-seed noise when a paired t-test
+    over the seeds gives p < 0.05 (two-sided). With three seeds that takes a
+    large difference relative to its spread across seeds.
+    """
+    va, vb = values(a, key), values(b, key)
+    seeds = sorted(set(va) & set(vb))
+    diffs = np.array([va[s] - vb[s] for s in seeds])
+    result = {"seeds": seeds, "diffs": diffs.tolist(), "mean_diff": float(diffs.mean()) if len(diffs) else float("nan")}
+    if len(diffs) < 2:
+        result |= {"p": None, "exceeds_noise": None}
+    elif np.all(diffs == diffs[0]):  # no spread at all: the t statistic is undefined
+        result |= {"p": 0.0 if diffs[0] != 0 else 1.0, "exceeds_noise": bool(diffs[0] != 0)}
+    else:
+        p = float(stats.ttest_rel([va[s] for s in seeds], [vb[s] for s in seeds]).pvalue)
+        result |= {"p": p, "exceeds_noise": p < SIGNIFICANCE}
+    return result
+
+
+def verdict(comparison: dict, a: str, b: str) -> str:
+    diff = 100 * comparison["mean_diff"]
+    per_seed = ", ".join(f"{100 * d:+.2f}" for d in comparison["diffs"])
+    head = f"{a} − {b}: {diff:+.2f} points (per seed: {per_seed})"
+    if comparison["p"] is None:
+        return f"{head}; one seed only, so no estimate of the noise."
+    if comparison["exceeds_noise"]:
+        return f"{head}; paired t-test p = {comparison['p']:.3g} < {SIGNIFICANCE}: the difference exceeds seed-to-seed noise."
+    return f"{head}; paired t-test p = {comparison['p']:.3g} ≥ {SIGNIFICANCE}: within seed-to-seed noise."
