@@ -1,0 +1,130 @@
+"""Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
+
+    python -m train.report --workdir reports/full            # about 80 minutes on 2 CPU cores
+    python -m train.report --workdir /tmp/report --quick     # a tiny version (CI runs it)
+
+The experiments are entries in configs/report.py: variants of configs/fixed.py
+and configs/varres.py trained by the same code as train.fixed and train.varres,
+each over several seeds. ``DIR/runs/<id>/`` holds one ordinary run workdir per
+(config, seed), named by a hash of the resolved config, so a run shared by two
+experiments is trained once, a finished run is reused, and an interrupted
+report continues where it stopped (an interrupted run resumes from its last
+checkpoint). ``DIR/report.md``, ``DIR/results.json`` and ``DIR/figures/`` are
+the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import configs.fixed
+import configs.report
+import configs.varres
+from train import paths, runtime
+from train.errors import UserError
+
+BASES = {"fixed": configs.fixed, "varres": configs.varres}
+
+
+def variant_config(variant, seed: int, quick: bool):
+    config = BASES[variant.base].get_config()
+    config.update_from_flattened_dict(dict(variant.overrides))
+    config.seed = seed
+    if quick:
+        config.update(configs.report.quick_overrides())
+    return config
+
+
+def run_id(config) -> str:
+    digest = hashlib.sha256(config.to_json_best_effort(sort_keys=True).encode()).hexdigest()[:12]
+    return f"{config.dataset}-{config.model}-seed{config.seed}-{digest}"
+
+
+class Runner:
+    """Trains (or reuses) the run of a config inside ``DIR/runs``; returns its results."""
+
+    def __init__(self, report_dir: Path, cache: Path, data: Path | None):
+        self.runs_dir, self.cache, self.data = report_dir / "runs", cache, data
+        self.trained = self.reused = 0
+
+    def result(self, config, label: str) -> dict:
+        from train.cli import prepare_workdir
+        from train.experiment import load_datasets, model_factory
+        from train.loop import train_and_evaluate
+        from train.progress import EpochProgress
+
+        workdir = self.runs_dir / run_id(config)
+        if (workdir / "summary.json").is_file():
+            self.reused += 1
+        else:
+            resume = (workdir / "config.json").is_file()
+            print(f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> {workdir}", flush=True)
+            config = prepare_workdir(workdir, resume, config, {})
+            datasets = load_datasets(config, self.cache, self.data)
+            train_and_evaluate(config, workdir, datasets, model_factory(config), resume=resume, progress=EpochProgress(live=False))
+            self.trained += 1
+        metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        return {"run": workdir.name, "seed": config.seed, "summary": json.loads((workdir / "summary.json").read_text()), "metrics": metrics}
+
+
+def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
+    """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" for a tuned experiment)."""
+    if not experiment.tune_on_validation:
+        return {"variants": {v.label: [runner.result(variant_config(v, s, quick), v.label) for s in seeds] for v in experiment.variants}}
+    tuning, chosen = {}, {}
+    for variant in experiment.variants:  # first seed only
+        tuning.setdefault(variant.model, {})[variant.label] = runner.result(variant_config(variant, seeds[0], quick), variant.label)
+    for model, candidates in tuning.items():
+        chosen[model] = max(candidates, key=lambda label: candidates[label]["summary"]["best_val_accuracy"])
+    variants = {}
+    for variant in experiment.variants:
+        if chosen[variant.model] == variant.label:
+            variants[variant.model] = [runner.result(variant_config(variant, s, quick), variant.label) for s in seeds]
+    return {"variants": variants, "tuning": tuning, "chosen": chosen}
+
+
+def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
+    from train.report_render import write_report
+
+    start = time.perf_counter()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
+    runner = Runner(report_dir, paths.cache_dir(cache), paths.data_dir(data))
+    results = {e.key: run_experiment(e, runner, seeds, quick) for e in configs.report.get_experiments(quick)}
+    info = {
+        "quick": quick,
+        "seeds": list(seeds),
+        "runs_trained": runner.trained,
+        "runs_reused": runner.reused,
+        "seconds": time.perf_counter() - start,
+    }
+    write_report(report_dir, results, info, runner.cache, runner.data)
+    return info
+
+
+def main(argv=None) -> None:
+    runtime.keep_freed_memory_in_heap()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", required=True, type=Path, help="the report folder (runs are kept in DIR/runs and reused)")
+    parser.add_argument("--quick", action="store_true", help="a tiny version: a few batches, one seed, one epoch")
+    parser.add_argument("--cache_dir", help="cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)")
+    parser.add_argument("--data_dir", help="read-only data folder (default: $JAXCONV_DATA_DIR)")
+    args = parser.parse_args(argv)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    try:
+        info = make_report(args.workdir, args.quick, args.cache_dir, args.data_dir)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote {args.workdir / 'report.md'}: {info['runs_trained']} runs trained, {info['runs_reused']} reused, {info['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

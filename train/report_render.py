@@ -1,0 +1,245 @@
+"""Write report.md, results.json and figures/ from the experiments' results."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+import jaxconv
+from configs.varres import DEEP_CHANNELS
+from jaxconv.bench import machine
+from train import report_figures as figures
+from train.report_stats import compare, pct, seconds, verdict
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def _variant_rows(variants: dict, keys=("test_accuracy", "best_val_accuracy")) -> list[list[str]]:
+    rows = []
+    for label, runs in variants.items():
+        epochs = runs[0]["summary"]["epochs"]
+        rows.append([label, *(pct(runs, k) for k in keys), str(epochs), seconds(runs)])
+    return rows
+
+
+VARIANT_HEADER = ["variant", "test accuracy (%)", "best validation accuracy (%)", "epochs", "train time per run (s)"]
+
+
+def part1() -> list[str]:
+    refused = jax.ShapeDtypeStruct((1, 1080, 1920, 8), jnp.float32), jax.ShapeDtypeStruct((5, 5, 3, 16), jnp.float32)
+    try:
+        jax.eval_shape(lambda x, k: jaxconv.conv2d(x, k, 2, 1), *refused)
+        refusal = "(not refused: this is a bug)"
+    except ValueError as err:
+        refusal = str(err)
+    h1, w1 = jaxconv.output_size(768, 5, 2, 1), jaxconv.output_size(1024, 5, 2, 1)
+    h2, w2 = jaxconv.output_size(1080, 5, 2, 1), jaxconv.output_size(1920, 5, 2, 1)
+    return [
+        "## Part 1: the convolution",
+        "",
+        "**Q1.** The weights are one 4-D tensor of shape (kernel height, kernel width, input channels, output channels) (HWIO, "
+        "flax's layout), plus one bias per output channel. The nested loops, one multiply-add at a time, are "
+        "`jaxconv.reference.conv2d`; the tests hold the fast code to them.",
+        "",
+        f"**Q2.** H_out = floor((H + 2·padding − kernel) / stride) + 1 (`jaxconv.output_size`). For 227 with an 11×11 kernel, "
+        f"padding 0, stride 4: {jaxconv.output_size(227, 11, 4, 0)}.",
+        "",
+        "**Q3.** `jaxconv.reference.unfold`: loops over images, output pixels, kernel rows, kernel columns and channels, copying "
+        "the padded input into one row per output pixel, entries ordered (i, j, c).",
+        "",
+        "**Q4-Q6.** With U = unfold(X) (M×K), W (K×C_out) and g = dL/dY reshaped to M×C_out: dW = Uᵀg, dU = gWᵀ, "
+        "dX = fold(dU), where fold adds every patch entry back onto the pixel it came from (the adjoint of unfold). The "
+        "derivation with shapes is in the project README and above the VJP in `jaxconv/_conv.py`. The student report "
+        "folds the forward patches U instead of dU, and folds with stride 1 and padding 0 whatever the forward used; "
+        "both are wrong. `jaxconv.conv2d` is a `jax.custom_vjp` with exactly this backward, tested against loop "
+        "oracles, finite differences and lax's own gradients.",
+        "",
+        f"**Q10.** A 5×5 kernel, padding 1, stride 2, 3→16 channels: a 3-channel 1024×768 image (768 rows, 1024 "
+        f"columns) gives 16×{h1}×{w1}; a 1920×1080 image gives 16×{h2}×{w2} (computed by `jaxconv.output_size`). An "
+        "8-channel image does **not** fit: every kernel position multiplies C_in channels by C_in weights, so the kernel's "
+        "3 input channels cannot take 8 (the student report says it would work). jaxconv refuses it:",
+        "",
+        f"    ValueError: {refusal}",
+        "",
+        "**Q11.** With x of shape (b, c, h, w) in PyTorch: `x.amax(dim=(2, 3))` and `x.mean(dim=(2, 3))`. jaxconv is "
+        "channels-last, so `x.max(axis=(1, 2))` and `x.mean(axis=(1, 2))` (`jaxconv.global_max_pool`, "
+        "`jaxconv.global_mean_pool`, which also take a mask for padded images). The report's "
+        "`torch.flatten(nn.AdaptiveMaxPool2d(1), 1)` flattens a module, not the pooled input.",
+        "",
+    ]
+
+
+def q8_section(result: dict, figure: str) -> list[str]:
+    variants = result["variants"]
+    best = max(variants, key=lambda v: np.mean([r["summary"]["best_val_accuracy"] for r in variants[v]]))
+    return [
+        "## Part 2: MNIST",
+        "",
+        "**Q7.** MNIST comes from tensorflow-datasets into NumPy arrays in memory; the 60,000 training images are split "
+        "50,000 / 10,000 into training and validation, deterministically per seed; the 10,000 test images are used only "
+        "for the final evaluation, with the best-by-validation checkpoint. Training loops over batches (16 by default).",
+        "",
+        "**Q8.** The network of the first table (29,066 parameters), Adam with a cosine-decayed learning rate, "
+        "over learning rates and batch sizes:",
+        "",
+        *_table(VARIANT_HEADER, _variant_rows(variants)),
+        f"Best mean validation accuracy: **{best}**. Learning curves: ![Q8 sweep]({figure})",
+        "",
+    ]
+
+
+def comparison_section(title: str, result: dict, a: str, b: str, key: str, figure: str | None, extra: list[str]) -> list[str]:
+    variants = result["variants"]
+    lines = [title, "", *_table(VARIANT_HEADER, _variant_rows(variants))]
+    lines += [
+        "Comparison on the "
+        + ("test" if key == "test_accuracy" else "validation")
+        + f" set: {verdict(compare(variants[a], variants[b], key), a, b)}",
+        "",
+    ]
+    if figure:
+        lines += [f"![learning curves]({figure})", ""]
+    return lines + extra
+
+
+def q15_table() -> list[str]:
+    from train.models import FixedCNN, VarResCNN, num_params
+
+    def count(make):
+        return f"{num_params(nnx.eval_shape(make)):,}"
+
+    rows = [
+        ["fixed, 28×28 input (Q8)", count(lambda: FixedCNN(rngs=nnx.Rngs(0)))],
+        ["variable, N = 64", count(lambda: VarResCNN((16, 32, 64), rngs=nnx.Rngs(0)))],
+        ["variable, N = 81 (closest to the fixed network)", count(lambda: VarResCNN((16, 32, 81), rngs=nnx.Rngs(0)))],
+        [f"variable deep, channels {DEEP_CHANNELS}", count(lambda: VarResCNN(DEEP_CHANNELS, rngs=nnx.Rngs(0)))],
+        ["fixed, 64×64 input (Q17)", count(lambda: FixedCNN(input_size=64, rngs=nnx.Rngs(0)))],
+    ]
+    return [
+        "**Q15.** With N = 64 the variable network's linear layer has 64·10 + 10 weights instead of 576·10 + 10. "
+        "`train.models.matching_width` finds the N whose parameter count is closest to the fixed network's:",
+        "",
+        *_table(["network", "parameters"], rows),
+    ]
+
+
+def q17_section(result: dict, figure: str) -> list[str]:
+    tuning_rows = [
+        [model, label.split("lr ")[1], f"{100 * run['summary']['best_val_accuracy']:.2f}", "✓" if result["chosen"][model] == label else ""]
+        for model, candidates in result["tuning"].items()
+        for label, run in candidates.items()
+    ]
+    variants = result["variants"]
+    reference = "variable, global max"
+    lines = [
+        "**Q17.** Tuning (no augmentation): each model's learning rate chosen on the validation accuracy of the first seed, "
+        "then the chosen setting trained with every seed and compared on the test set.",
+        "",
+        *_table(["model", "learning rate", "validation accuracy, first seed (%)", "chosen"], tuning_rows),
+        *_table(VARIANT_HEADER, _variant_rows(variants)),
+    ]
+    for other in variants:
+        if other != reference:
+            lines += [f"* {verdict(compare(variants[reference], variants[other], 'test_accuracy'), reference, other)}"]
+    return lines + ["", f"![Q17]({figure})", ""]
+
+
+TEXT_Q9 = (
+    "Why only the training data: augmentation is a regulariser that teaches the model invariances (small rotations, shifts, "
+    "zooms, lighting) during learning. Validation and test accuracy must estimate performance on the data the model will "
+    "actually meet, so they are measured on the images as they are; augmenting them would measure a different, noisier "
+    "distribution and blur model selection."
+)
+TEXT_Q13 = (
+    "**Q13.** Besides 64²/28² ≈ 5.2× the computation: the 32×32 and 48×48 canvases are blown up by 2× and 1.33×, so the "
+    "same digit appears at three scales and the network must learn all of them; interpolation blurs the small ones; the "
+    "linear layer grows to 64·8·8·10 weights (64,266 parameters in all against 29,066), which needs more data to fit; and a "
+    "fixed size still has to shrink any larger image, losing detail. Q17 measures what this costs."
+)
+TEXT_Q14 = (
+    "**Q14.** The data is held in memory as one uint8 array per resolution, and every batch comes from one of them; batches "
+    "of all resolutions are interleaved in a fresh random order each epoch, with one compiled step per resolution. When "
+    "almost every image has its own resolution, the images are bucketed onto a few canvas sizes (each side rounded up to a "
+    "multiple of 16), padded at the top-left, and a mask of the real pixels travels through the network: activations "
+    "outside the image are zeroed after every stage and the global pooling ignores them, so a padded image gets exactly "
+    "the prediction of the unpadded one (a test checks this end to end)."
+)
+
+
+def write_report(report_dir: Path, results: dict, info: dict, cache: Path, data: Path | None) -> None:
+    figure_dir = report_dir / "figures"
+    figure_dir.mkdir(exist_ok=True)
+    q8 = results["q8"]["variants"]
+    figures.learning_curves(figure_dir / "q8_sweep.png", q8, "Q8: learning rate × batch size", figures.sweep_styles(list(q8)))
+    figures.learning_curves(figure_dir / "q9_augmentation.png", results["q9"]["variants"], "Q9: baseline against augmented")
+    figures.learning_curves(figure_dir / "q16_pooling.png", results["q16"]["variants"], "Q16: global max against global mean pooling")
+    figures.learning_curves(figure_dir / "q17_models.png", results["q17"]["variants"], "Q17: tuned fixed against tuned variable resolution")
+    _augmentation_examples(figure_dir / "q9_examples.png", cache, data)
+
+    seeds = info["seeds"]
+    lines = [
+        "# Assignment 3A, reproduced with jaxconv",
+        "",
+        f"Generated by `python -m train.report{' --quick' if info['quick'] else ''}` on {datetime.date.today()}, {machine()}. "
+        f"Every number is a mean ± sample standard deviation over seeds {', '.join(map(str, seeds))} (seed: train/validation "
+        f"split, initialisation, data order), with epochs and the training time of one run. Two variants are compared "
+        f"seed by seed: the difference exceeds seed-to-seed noise when a two-sided paired t-test over the seeds gives "
+        f"p < 0.05. {info['runs_trained']} runs trained and {info['runs_reused']} reused in {info['seconds'] / 60:.0f} minutes.",
+        "",
+        *part1(),
+        *q8_section(results["q8"], "figures/q8_sweep.png"),
+        *comparison_section(
+            "**Q9.** Baseline against augmented training (test set).",
+            results["q9"],
+            "augmented",
+            "baseline",
+            "test_accuracy",
+            "figures/q9_augmentation.png",
+            [TEXT_Q9, "", "![augmented examples](figures/q9_examples.png)", ""],
+        ),
+        "## Part 3: variable resolution",
+        "",
+        "**Q12.** mnist-varres with every image resized to 28×28 (bilinear, antialiased) and the fixed network:",
+        "",
+        *_table(VARIANT_HEADER, _variant_rows(results["q12"]["variants"])),
+        TEXT_Q13,
+        "",
+        TEXT_Q14,
+        "",
+        *q15_table(),
+        *comparison_section(
+            "**Q16.** Global max against global mean pooling (validation set, N = 81).",
+            results["q16"],
+            "global max",
+            "global mean",
+            "best_val_accuracy",
+            "figures/q16_pooling.png",
+            [_q16_choice(results["q16"]["variants"]), ""],
+        ),
+        *q17_section(results["q17"], "figures/q17_models.png"),
+    ]
+    (report_dir / "report.md").write_text("\n".join(lines) + "\n")
+    (report_dir / "results.json").write_text(json.dumps({"info": info, "results": results}, indent=1) + "\n")
+
+
+def _q16_choice(variants: dict) -> str:
+    mean_val = {label: np.mean([r["summary"]["best_val_accuracy"] for r in runs]) for label, runs in variants.items()}
+    chosen = max(mean_val, key=mean_val.get)
+    return f"Chosen for Q17, by mean validation accuracy: **{chosen} pooling**."
+
+
+def _augmentation_examples(path: Path, cache: Path, data: Path | None) -> None:
+    from train.augment import augment_batch, default_augmentation
+    from train.mnist import load_mnist
+
+    images = jnp.asarray(load_mnist(cache, data)["train_images"][:8], jnp.float32) / 255.0
+    draws = [np.asarray(augment_batch(jax.random.key(seed), images, default_augmentation())) for seed in (1, 2, 3)]
+    figures.augmentation_grid(path, np.asarray(images), draws)
