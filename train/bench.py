@@ -8,9 +8,11 @@ Rows, all in this one process on synthetic data (images/s of full training
 steps: forward, backward, Adam; warm-up and compilation excluded; median of
 repeats):
 
-* jaxconv: the network as train.fixed runs it (``train.steps.Steps``: a jitted
-  ``lax.scan`` of ``steps_per_call`` steps, each gathering its batch on the device),
-  and Flax-example style (one jitted step per batch);
+* jaxconv: the network as its trainer runs it (``train.steps.Steps``: jitted
+  calls of a ``lax.scan`` of ``steps_per_call`` steps, each gathering its batch on
+  the device; many steps per call for train.fixed, one for train.varres, whose
+  batches of all resolutions interleave one by one), and Flax-example style (one
+  jitted step per batch, the batch sent from the host);
 * flax.nnx.Conv: the same network with XLA's native convolution, both ways. Inside
   the scan XLA's CPU convolutions keep non-canonical layouts for their gradients
   and fall back to a slow path, so jaxconv is compared with nnx.Conv's better way;
@@ -35,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 
-def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int, repeats: int) -> float:
+def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int, calls: int, repeats: int) -> float:
+    """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps``, each a scan of ``steps_per_call`` steps."""
     import jax
     import optax
     from flax import nnx
@@ -52,16 +55,20 @@ def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int
     group = ImageGroup(rng.integers(0, 256, (n, side, side, 1), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
     device_group = DeviceGroup.put(group, steps.replicated)
     valid = np.ones(steps_per_call, bool)
+    wait_per_call = steps.mesh.devices.flat[0].platform == "cpu"  # as train.loop does
     key, totals = jax.device_put(jax.random.key(0), steps.replicated), steps.zero_totals()
     seconds = []
-    for r in range(repeats + 2):  # the first two calls compile and warm up
-        index = rng.integers(0, n, (steps_per_call, batch)).astype(np.int32)
+    for r in range(repeats + 2):  # the first two rounds compile and warm up
+        indices = rng.integers(0, n, (calls, steps_per_call, batch)).astype(np.int32)
         start = time.perf_counter()
-        state, totals = steps.train_chunk(state, totals, device_group, index, valid, key, r)
+        for c in range(calls):
+            state, totals = steps.train_chunk(state, totals, device_group, indices[c], valid, key, r * calls + c)
+            if wait_per_call:
+                jax.block_until_ready(totals)
         jax.block_until_ready(totals)
         if r >= 2:
             seconds.append(time.perf_counter() - start)
-    return steps_per_call * batch / float(np.median(seconds))
+    return calls * steps_per_call * batch / float(np.median(seconds))
 
 
 def jax_per_step_images_per_second(make_model, batch: int, side: int, steps: int, repeats: int) -> float:
@@ -146,6 +153,7 @@ def torch_available() -> bool:
 
 
 def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
+    import configs.varres
     import jaxconv
     from train.models import FixedCNN, VarResCNN, flax_conv
 
@@ -157,10 +165,13 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
             make = lambda conv: lambda rngs: VarResCNN((16, 32, 81), conv=conv, rngs=rngs)  # noqa: E731
         else:
             make = lambda conv: lambda rngs: FixedCNN(conv=conv, rngs=rngs)  # noqa: E731
+        # train.fixed scans many steps per call; train.varres takes one batch per call (its steps_per_call)
+        steps_per_call, calls = (configs.varres.get_config().steps_per_call, steps) if varres else (steps, 1)
+        calls = -(-calls // steps_per_call)
         row = {"network": name, "batch": batch}
-        row["jaxconv"] = jax_images_per_second(make(jaxconv.Conv2D), batch, side, steps, repeats)
+        row["jaxconv"] = jax_images_per_second(make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats)
         row["jaxconv_per_step"] = jax_per_step_images_per_second(make(jaxconv.Conv2D), batch, side, steps, repeats)
-        row["flax_nnx_conv"] = jax_images_per_second(make(flax_conv), batch, side, steps, repeats)
+        row["flax_nnx_conv"] = jax_images_per_second(make(flax_conv), batch, side, steps_per_call, calls, repeats)
         row["flax_nnx_conv_per_step"] = jax_per_step_images_per_second(make(flax_conv), batch, side, steps, repeats)
         if with_torch:
             channels = (16, 32, 81) if varres else (16, 32, 64)
@@ -196,9 +207,9 @@ def time_to_accuracy(cache_dir: str | None) -> dict:
 
 
 COLUMNS = [
-    ("jaxconv", "jaxconv, train.fixed's scan"),
+    ("jaxconv", "jaxconv, as its trainer runs"),
     ("jaxconv_per_step", "jaxconv, jit per step"),
-    ("flax_nnx_conv", "nnx.Conv, train.fixed's scan"),
+    ("flax_nnx_conv", "nnx.Conv, as the trainer runs"),
     ("flax_nnx_conv_per_step", "nnx.Conv, jit per step"),
     ("torch_conv2d", "torch nn.Conv2d"),
     ("torch_unfold_fold", "torch unfold/fold Function"),
