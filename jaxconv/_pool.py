@@ -85,7 +85,7 @@ def _max_pool_bwd(window, residuals, g):
     n, h, w, c = x.shape
     ho, wo = pooled.shape[1:3]
     hits = [view == pooled for view in _window_views(x, window)]  # each (N, H_out, W_out, C)
-    share = g / sum(hit.astype(g.dtype) for hit in hits)
+    share = g / sum(hit.astype(g.dtype) for hit in hits)  # (N, H_out, W_out, C): g split among each window's ties
     zero = jnp.zeros((), g.dtype)
     dx = None
     for index, hit in enumerate(hits):
