@@ -86,7 +86,10 @@ class RunFiles:
             f.write(json.dumps(record) + "\n")
 
     def write_summary(self, summary: dict) -> None:
-        self.summary.write_text(json.dumps(summary, indent=2) + "\n")
+        # written whole or not at all: a summary marks a finished run (train.report reuses it)
+        partial = self.summary.with_suffix(".json.partial")
+        partial.write_text(json.dumps(summary, indent=2) + "\n")
+        partial.replace(self.summary)
 
 
 def train_and_evaluate(
