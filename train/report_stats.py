@@ -25,13 +25,14 @@ def pct(results: list[dict], key: str = "test_accuracy") -> str:
 
 
 def seconds(results: list[dict]) -> str:
-    """Mean training wall time of a run (training epochs + compilation), seconds."""
+    """Mean wall time of a run's epochs (training and validation) plus compilation, seconds."""
     mean, _ = mean_std(r["summary"]["train_seconds"] + r["summary"]["compile_seconds"] for r in results)
     return f"{mean:.0f}"
 
 
 def compare(a: list[dict], b: list[dict], key: str) -> dict:
-    """Paired comparison of two variants over the seeds they share (same seed: same split and init).
+    """Paired comparison of two variants over the seeds they share (same seed: same train/validation
+    split and data order; the same initialisation where the architectures agree).
 
     Criterion: the difference exceeds seed-to-seed noise when a paired t-test
     over the seeds gives p < 0.05 (two-sided). With three seeds that takes a
@@ -43,8 +44,8 @@ def compare(a: list[dict], b: list[dict], key: str) -> dict:
     result = {"seeds": seeds, "diffs": diffs.tolist(), "mean_diff": float(diffs.mean()) if len(diffs) else float("nan")}
     if len(diffs) < 2:
         result |= {"p": None, "exceeds_noise": None}
-    elif np.all(diffs == diffs[0]):  # no spread at all: the t statistic is undefined
-        result |= {"p": 0.0 if diffs[0] != 0 else 1.0, "exceeds_noise": bool(diffs[0] != 0)}
+    elif np.all(diffs == diffs[0]):  # no spread at all: the t statistic is undefined, so is the test
+        result |= {"p": None, "exceeds_noise": None}
     else:
         p = float(stats.ttest_rel([va[s] for s in seeds], [vb[s] for s in seeds]).pvalue)
         result |= {"p": p, "exceeds_noise": p < SIGNIFICANCE}
@@ -55,8 +56,10 @@ def verdict(comparison: dict, a: str, b: str) -> str:
     diff = 100 * comparison["mean_diff"]
     per_seed = ", ".join(f"{100 * d:+.2f}" for d in comparison["diffs"])
     head = f"{a} − {b}: {diff:+.2f} points (per seed: {per_seed})"
-    if comparison["p"] is None:
+    if comparison["p"] is None and len(comparison["diffs"]) < 2:
         return f"{head}; one seed only, so no estimate of the noise."
+    if comparison["p"] is None:
+        return f"{head}; the same difference on every seed, so the t-test is undefined: untested."
     if comparison["exceeds_noise"]:
         return f"{head}; paired t-test p = {comparison['p']:.3g} < {SIGNIFICANCE}: the difference exceeds seed-to-seed noise."
     return f"{head}; paired t-test p = {comparison['p']:.3g} ≥ {SIGNIFICANCE}: within seed-to-seed noise."

@@ -1,0 +1,41 @@
+"""The report's statistics: mean ± sample std over seeds and the paired comparison."""
+
+import math
+
+import pytest
+
+from train.report_stats import compare, pct, verdict
+
+
+def runs(accuracies, key="test_accuracy"):
+    return [{"seed": seed, "summary": {key: a}} for seed, a in enumerate(accuracies)]
+
+
+def test_pct_is_mean_and_sample_std_in_percent():
+    assert pct(runs([0.98, 0.99, 1.00])) == "99.00 ± 1.00"  # std with ddof=1
+    assert pct(runs([0.9912])) == "99.12"
+
+
+def test_compare_pairs_by_seed_and_matches_the_paired_t_test():
+    a, b = runs([0.990, 0.992, 0.991]), runs([0.985, 0.986, 0.988])
+    result = compare(a, b, "test_accuracy")
+    assert result["diffs"] == pytest.approx([0.005, 0.006, 0.003])
+    # t = mean / (std / sqrt(n)) of the differences, 2 degrees of freedom
+    t = 0.004667 / (0.001528 / math.sqrt(3))
+    assert t == pytest.approx(5.29, abs=0.01)
+    assert result["p"] == pytest.approx(0.0339, abs=0.001) and result["exceeds_noise"]
+    assert "exceeds seed-to-seed noise" in verdict(result, "a", "b")
+
+
+def test_compare_calls_a_small_difference_with_a_large_spread_noise():
+    result = compare(runs([0.990, 0.985, 0.992]), runs([0.988, 0.989, 0.987]), "test_accuracy")
+    assert result["p"] > 0.05 and not result["exceeds_noise"]
+    assert "within seed-to-seed noise" in verdict(result, "a", "b")
+
+
+def test_compare_refuses_to_test_without_spread_or_with_one_seed():
+    same_diff = compare(runs([0.5, 0.75, 0.25]), runs([0.25, 0.5, 0.0]), "test_accuracy")  # exact in binary
+    assert same_diff["p"] is None and same_diff["exceeds_noise"] is None
+    assert "untested" in verdict(same_diff, "a", "b")
+    one_seed = compare(runs([0.99]), runs([0.98]), "test_accuracy")
+    assert one_seed["p"] is None and "one seed only" in verdict(one_seed, "a", "b")
