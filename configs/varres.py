@@ -1,7 +1,7 @@
 """train.varres: the variable-resolution network of the assignment's second table (Q14-Q17).
 
 python -m train.varres --workdir runs/varres-max
-python -m train.varres --workdir runs/varres-mean --config.varres.pooling=mean
+python -m train.varres --workdir runs/varres-mean --config.pooling=mean
 python -m train.varres --workdir runs/varres-deep --config.varres.channels="(16, 32, 32, 28, 28)"
 python -m train.varres --workdir runs/resized-28 --config.model=fixed                              # Q12
 python -m train.varres --workdir runs/resized-64 --config.model=fixed --config.fixed.image_size=64  # Q17
@@ -26,7 +26,8 @@ def get_config() -> ml_collections.ConfigDict:
     # model: "varres", or "fixed" for the Q12/Q17 baselines: the fixed network of the first
     # table (config.fixed, from configs/fixed.py) on every image resized to fixed.image_size
     config.model = "varres"
-    config.varres = ml_collections.ConfigDict({"channels": (16, 32, MATCHED_N), "pooling": "max"})  # Q16: "max" or "mean"
+    config.varres = ml_collections.ConfigDict({"channels": (16, 32, MATCHED_N)})
+    config.pooling = "max"  # Q16: the variable-resolution network's global pooling, "max" or "mean"
     config.max_resolutions = 8  # more distinct resolutions than this are bucketed onto canvases
     config.bucket_step = 16  # canvas sides are multiples of this
     config.num_epochs = 3

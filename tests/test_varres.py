@@ -29,6 +29,16 @@ def test_q15_parameter_table():
     assert config.fixed.channels == (16, 32, 64)  # the Q12/Q17 baselines are the fixed network of the first table
 
 
+def test_config_pooling_chooses_the_global_pooling():
+    config = configs.varres.get_config()
+    assert config.pooling == "max"  # the default; --config.pooling=mean switches
+    config.pooling = "mean"
+    assert model_factory(config)(nnx.Rngs(0)).pooling == "mean"
+    config.pooling = "median"
+    with pytest.raises(ValueError, match="pooling must be 'max' or 'mean', got 'median'"):
+        model_factory(config)(nnx.Rngs(0))
+
+
 def test_deep_variant_reaches_about_1x1_and_matches_the_parameter_budget():
     model = VarResCNN(configs.varres.DEEP_CHANNELS, rngs=nnx.Rngs(0))
     assert abs(num_params(model) - 29_066) / 29_066 < 0.02

@@ -73,7 +73,7 @@ def model_factory(config):
         return lambda rngs: FixedCNN(tuple(fixed.channels), input_size=fixed.image_size, compute_dtype=dtype, rngs=rngs)
     if config.model == "varres":
         varres = config.varres
-        return lambda rngs: VarResCNN(tuple(varres.channels), pooling=varres.pooling, compute_dtype=dtype, rngs=rngs)
+        return lambda rngs: VarResCNN(tuple(varres.channels), pooling=config.pooling, compute_dtype=dtype, rngs=rngs)
     raise ConfigError(f"config.model must be 'fixed' or 'varres', got {config.model!r}")
 
 
