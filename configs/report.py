@@ -17,15 +17,13 @@ from configs.varres import DEEP_CHANNELS
 class Variant:
     label: str
     base: str  # "fixed" or "varres": configs/<base>.py
-    overrides: tuple = ()  # ((field, value), ...); a field may be dotted: "varres.pooling"
+    overrides: tuple = ()  # ((field, value), ...); a field may be dotted: "varres.channels"
     model: str = ""  # in a tuned experiment: the model this variant is one setting of
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    key: str
-    question: str
-    title: str
+    key: str  # "q8": the question of the assignment it answers
     variants: tuple
     # Q17: every variant is first trained with the first seed only; per model, the variant with
     # the best validation accuracy is then trained with all seeds and compared on the test set
@@ -35,52 +33,49 @@ class Experiment:
 def get_experiments(quick: bool = False) -> list[Experiment]:
     lrs = (1e-3, 3e-3) if quick else (1e-4, 3e-4, 1e-3, 3e-3)
     batches = (16, 32) if quick else (8, 16, 32)
-    tuning_lrs = (2e-3,) if quick else (1e-3, 2e-3, 3e-3)
     sweep = tuple(Variant(f"lr {lr:g}, batch {b}", "fixed", (("learning_rate", lr), ("batch_size", b))) for lr in lrs for b in batches)
-    q9_epochs = 2 if quick else 5
+    q9_epochs = 5  # (--quick trains one epoch whatever the variant says)
     return [
-        Experiment("q8", "Q8", "Learning rate and batch size (MNIST, fixed network)", sweep),
-        Experiment(
+        Experiment("q8", sweep),  # learning rate x batch size, MNIST, the fixed network
+        Experiment(  # data augmentation, MNIST, compared on the test set
             "q9",
-            "Q9",
-            f"Data augmentation (MNIST, {q9_epochs} epochs, test set)",
             (
                 Variant("baseline", "fixed", (("num_epochs", q9_epochs),)),
                 Variant("augmented", "fixed", (("num_epochs", q9_epochs), ("augment", True))),
             ),
         ),
-        Experiment(
+        Experiment(  # mnist-varres resized to 28x28, the fixed network
             "q12",
-            "Q12",
-            "mnist-varres resized to 28x28, fixed network",
             (Variant("fixed, resized to 28", "varres", (("model", "fixed"), ("fixed.image_size", 28))),),
         ),
-        Experiment(
+        Experiment(  # global max against global mean pooling, mnist-varres, compared on validation
             "q16",
-            "Q16",
-            "Global max against global mean pooling (mnist-varres, validation)",
             (
-                Variant("global max", "varres", (("varres.pooling", "max"),)),
-                Variant("global mean", "varres", (("varres.pooling", "mean"),)),
+                Variant("global max", "varres", (("pooling", "max"),)),
+                Variant("global mean", "varres", (("pooling", "mean"),)),
             ),
-        ),
-        Experiment(
-            "q17",
-            "Q17",
-            "Tuned fixed-resolution (28x28, 64x64) against tuned variable-resolution networks (mnist-varres, test set)",
-            tuple(
-                Variant(f"{name}, lr {lr:g}", "varres", overrides + (("learning_rate", lr),), model=name)
-                for name, overrides in (
-                    ("fixed 28x28", (("model", "fixed"), ("fixed.image_size", 28))),
-                    ("fixed 64x64", (("model", "fixed"), ("fixed.image_size", 64))),
-                    ("variable, global max", (("varres.pooling", "max"),)),
-                    ("variable deep, global max", (("varres.pooling", "max"), ("varres.channels", DEEP_CHANNELS))),
-                )
-                for lr in tuning_lrs
-            ),
-            tune_on_validation=True,
         ),
     ]
+
+
+def q17_experiment(pooling: str, quick: bool = False) -> Experiment:
+    """Q17, with the global pooling Q16 chose ("max" or "mean") for the variable-resolution networks."""
+    tuning_lrs = (2e-3,) if quick else (1e-3, 2e-3, 3e-3)
+    models = (
+        ("fixed 28x28", (("model", "fixed"), ("fixed.image_size", 28))),
+        ("fixed 64x64", (("model", "fixed"), ("fixed.image_size", 64))),
+        (f"variable, global {pooling}", (("pooling", pooling),)),
+        (f"variable deep, global {pooling}", (("pooling", pooling), ("varres.channels", DEEP_CHANNELS))),
+    )
+    return Experiment(  # tuned fixed resolution (28x28, 64x64) against tuned variable resolution, on test
+        "q17",
+        tuple(
+            Variant(f"{name}, lr {lr:g}", "varres", overrides + (("learning_rate", lr),), model=name)
+            for name, overrides in models
+            for lr in tuning_lrs
+        ),
+        tune_on_validation=True,
+    )
 
 
 def quick_overrides() -> dict:

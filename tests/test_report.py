@@ -11,29 +11,56 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get("JAXCONV_DATA_DIR"), reason="JAXCONV_DATA_DIR is unset: the report trains on MNIST and mnist-varres"
 )
 
+FIGURES = ("q8_sweep", "q9_augmentation", "q9_examples", "q16_pooling", "q17_models")
 
-def test_quick_report_writes_every_section_and_figure_and_reuses_finished_runs(tmp_path, mnist_cache):
-    info = make_report(tmp_path, quick=True, cache=mnist_cache)
-    report = (tmp_path / "report.md").read_text()
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory, mnist_cache):
+    """One quick report for the module: (its folder, make_report's info, the parsed results.json)."""
+    report_dir = tmp_path_factory.mktemp("report")
+    info = make_report(report_dir, quick=True, cache=mnist_cache)
+    return report_dir, info, json.loads((report_dir / "results.json").read_text())["results"]
+
+
+def test_quick_report_answers_every_question(quick_report):
+    report_dir, _, results = quick_report
+    report = (report_dir / "report.md").read_text()
     for question in ("Q1.", "Q2.", "Q3.", "Q4-Q6.", "Q7.", "Q8.", "Q9.", "Q10.", "Q11.", "Q12.", "Q13.", "Q14.", "Q15.", "Q16.", "Q17."):
         assert f"**{question}**" in report, question
-    assert "16×383×511" in report and "16×539×959" in report  # Q10, computed
-    assert "x has 8 input channels" in report  # the 8-channel image refused
-    assert "29,066" in report and "29,029" in report  # Q15
-    for figure in ("q8_sweep", "q9_augmentation", "q9_examples", "q16_pooling", "q17_models"):
-        png = tmp_path / "figures" / f"{figure}.png"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"figures/{figure}.png" in report
-    results = json.loads((tmp_path / "results.json").read_text())["results"]
     assert set(results) == {"q8", "q9", "q12", "q16", "q17"}
-    assert info["runs_trained"] > 0
-    # Q16's max-pooling run is also Q17's variable-resolution run: trained once
-    q16_max = results["q16"]["variants"]["global max"][0]["run"]
-    q17_runs = {run["run"] for candidates in results["q17"]["tuning"].values() for run in candidates.values()}
-    assert q16_max in q17_runs
 
-    # an interrupted report continues: finished runs are reused, a run without a summary is redone
-    some_run = tmp_path / "runs" / q16_max
-    (some_run / "summary.json").unlink()
-    again = make_report(tmp_path, quick=True, cache=mnist_cache)
-    assert again["runs_trained"] == 1 and again["runs_reused"] == info["runs_trained"] + info["runs_reused"] - 1
-    assert (some_run / "summary.json").is_file()
+
+def test_quick_report_computes_the_shape_and_parameter_answers(quick_report):
+    report = (quick_report[0] / "report.md").read_text()
+    assert "16×383×511" in report and "16×539×959" in report  # Q10, from jaxconv.output_size
+    assert "x has 8 input channels" in report  # the 8-channel image, refused
+    assert "29,066" in report and "29,029" in report  # Q15
+
+
+def test_quick_report_writes_and_links_every_figure(quick_report):
+    report_dir = quick_report[0]
+    report = (report_dir / "report.md").read_text()
+    for figure in FIGURES:
+        assert (report_dir / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
+        assert f"figures/{figure}.png" in report, figure
+
+
+def test_q17_uses_the_pooling_q16_chose_and_shares_its_run(quick_report):
+    _, _, results = quick_report
+    mean_val = {label: runs[0]["summary"]["best_val_accuracy"] for label, runs in results["q16"]["variants"].items()}
+    assert results["q17"]["pooling"] == max(mean_val, key=mean_val.get).removeprefix("global ")
+    # the Q16 run of the chosen pooling is the same run as Q17's variable network at the same learning rate
+    q16_run = results["q16"]["variants"][f"global {results['q17']['pooling']}"][0]["run"]
+    q17_runs = {run["run"] for candidates in results["q17"]["tuning"].values() for run in candidates.values()}
+    assert q16_run in q17_runs
+
+
+def test_an_interrupted_report_reuses_finished_runs_and_redoes_the_rest(quick_report, mnist_cache):
+    report_dir, info, results = quick_report
+    unfinished = report_dir / "runs" / results["q12"]["variants"]["fixed, resized to 28"][0]["run"]
+    (unfinished / "summary.json").unlink()
+    again = make_report(report_dir, quick=True, cache=mnist_cache)
+    assert again["runs_trained"] == 1
+    assert again["runs_reused"] == info["runs_trained"] + info["runs_reused"] - 1
+    assert (unfinished / "summary.json").is_file()
+    assert len(again["calls"]) == 2  # the report counts the time of both calls

@@ -1,6 +1,6 @@
 """Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
 
-    python -m train.report --workdir reports/full            # about 80 minutes on 2 CPU cores
+    python -m train.report --workdir reports/full            # about an hour on 2 CPU cores
     python -m train.report --workdir /tmp/report --quick     # a tiny version (CI runs it)
 
 The experiments are entries in configs/report.py: variants of configs/fixed.py
@@ -10,7 +10,8 @@ each over several seeds. ``DIR/runs/<id>/`` holds one ordinary run workdir per
 experiments is trained once, a finished run is reused, and an interrupted
 report continues where it stopped (an interrupted run resumes from its last
 checkpoint). ``DIR/report.md``, ``DIR/results.json`` and ``DIR/figures/`` are
-the report.
+the report. A run is known by its config alone: after changing the training
+code, start a fresh DIR.
 """
 
 from __future__ import annotations
@@ -88,6 +89,22 @@ def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
     return {"variants": variants, "tuning": tuning, "chosen": chosen}
 
 
+def chosen_pooling(q16, result: dict) -> str:
+    """Q16's choice for Q17: the pooling ("max" or "mean") of the variant with the best mean validation accuracy."""
+    mean_val = {label: sum(r["summary"]["best_val_accuracy"] for r in runs) / len(runs) for label, runs in result["variants"].items()}
+    best = max(mean_val, key=mean_val.get)
+    return dict(next(v for v in q16.variants if v.label == best).overrides)["pooling"]
+
+
+def _log_call(report_dir: Path, this_call: dict) -> list[dict]:
+    """Append this invocation to DIR/calls.jsonl; returns all of them, so the report can say what
+    building it took in all, however often it was interrupted and resumed."""
+    log = report_dir / "calls.jsonl"
+    with log.open("a") as f:
+        f.write(json.dumps(this_call) + "\n")
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
 def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     from train.report_render import write_report
 
@@ -95,14 +112,12 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
     runner = Runner(report_dir, paths.cache_dir(cache), paths.data_dir(data))
-    results = {e.key: run_experiment(e, runner, seeds, quick) for e in configs.report.get_experiments(quick)}
-    info = {
-        "quick": quick,
-        "seeds": list(seeds),
-        "runs_trained": runner.trained,
-        "runs_reused": runner.reused,
-        "seconds": time.perf_counter() - start,
-    }
+    experiments = configs.report.get_experiments(quick)
+    results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
+    pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
+    results["q17"] = run_experiment(configs.report.q17_experiment(pooling, quick), runner, seeds, quick) | {"pooling": pooling}
+    this_call = {"runs_trained": runner.trained, "runs_reused": runner.reused, "seconds": time.perf_counter() - start}
+    info = {"quick": quick, "seeds": list(seeds), **this_call, "calls": _log_call(report_dir, this_call)}
     write_report(report_dir, results, info, runner.cache, runner.data)
     return info
 
