@@ -20,7 +20,8 @@ def mean_curve(results: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray
 
 def learning_curves(path: Path, series: dict[str, list[dict]], title: str, styles: dict | None = None) -> None:
     """Training loss and validation accuracy per epoch, one line per variant (mean over seeds)."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    many = len(series) > 4  # then the legend goes beside the plots, where it hides no line
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(13 if many else 11, 4.2))
     for label, results in series.items():
         style = (styles or {}).get(label, {})
         epochs, loss = mean_curve(results, "train_loss")
@@ -32,7 +33,10 @@ def learning_curves(path: Path, series: dict[str, list[dict]], title: str, style
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    acc_ax.legend(fontsize=7, loc="lower right")
+    if many:
+        acc_ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    else:
+        acc_ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title + " (mean over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -151,7 +151,17 @@ def q17_section(result: dict, figure: str) -> list[str]:
     for other in variants:
         if other != reference:
             lines += [f"* {verdict(compare(variants[reference], variants[other], 'test_accuracy'), reference, other)}"]
+    tuning = result["tuning"]
+    at_edge = [model for model, candidates in tuning.items() if len(candidates) > 2 and result["chosen"][model] in _ends(candidates)]
+    if at_edge:
+        lines += ["", f"The chosen learning rate is at an end of the tried range for {', '.join(at_edge)}: a wider range might do better."]
     return lines + ["", f"![Q17]({figure})", ""]
+
+
+def _ends(candidates: dict) -> set[str]:
+    """The labels of the smallest and the largest learning rate tried."""
+    by_lr = sorted(candidates, key=lambda label: float(label.split("lr ")[1]))
+    return {by_lr[0], by_lr[-1]}
 
 
 TEXT_Q9 = (
