@@ -55,7 +55,6 @@ def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int
     group = ImageGroup(rng.integers(0, 256, (n, side, side, 1), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
     device_group = DeviceGroup.put(group, steps.replicated)
     valid = np.ones(steps_per_call, bool)
-    wait_per_call = steps.mesh.devices.flat[0].platform == "cpu"  # as train.loop does
     key, totals = jax.device_put(jax.random.key(0), steps.replicated), steps.zero_totals()
     seconds = []
     for r in range(repeats + 2):  # the first two rounds compile and warm up
@@ -63,7 +62,7 @@ def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int
         start = time.perf_counter()
         for c in range(calls):
             state, totals = steps.train_chunk(state, totals, device_group, indices[c], valid, key, r * calls + c)
-            if wait_per_call:
+            if steps.wait_per_call:  # as train.loop does
                 jax.block_until_ready(totals)
         jax.block_until_ready(totals)
         if r >= 2:
@@ -76,21 +75,19 @@ def jax_per_step_images_per_second(make_model, batch: int, side: int, steps: int
     import functools
 
     import jax
-    import jax.numpy as jnp
     import optax
     from flax import nnx
+
+    from train.steps import Steps, to_float
 
     graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
     tx = optax.adam(1e-3)
     opt_state = tx.init(params)
+    loss = Steps(graphdef, tx).loss  # the trainers' loss, without their scan and on-device gather
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def step(params, opt_state, images, labels):
-        def loss(p):
-            logits = nnx.merge(graphdef, p)(images.astype(jnp.float32) / 255.0)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-        grads = jax.grad(loss)(params)
+        grads = jax.grad(lambda p: loss(p, to_float(images), labels, None)[0])(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
