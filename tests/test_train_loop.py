@@ -11,7 +11,7 @@ from train.data import eval_batches
 from train.experiment import model_factory
 from train.loop import evaluate, train_and_evaluate
 from train.progress import EpochProgress
-from train.steps import Steps
+from train.steps import Steps, round_up
 
 
 def small_config(**overrides):
@@ -109,3 +109,8 @@ def test_partial_batch_evaluation_counts_every_image_once():
     logits = np.asarray(model(group.images.astype(np.float32) / 255.0))
     expected = float(np.mean(np.argmax(logits, -1) == group.labels))
     assert result["accuracy"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_round_up_gives_a_batch_every_device_can_share():
+    assert [round_up(n, 3) for n in (0, 1, 3, 4, 1000)] == [3, 3, 3, 6, 1002]
+    assert round_up(7, 1) == 7

@@ -50,14 +50,14 @@ class TrainedRun:
         return prepare_groups(self.config, group_by_resolution(images, labels))
 
     def evaluate(self, split: Split) -> dict:
-        return evaluate(self.steps, self.params, split, self.config.eval_batch_size)
+        # the run may have been trained on another number of devices than there are now
+        return evaluate(self.steps, self.params, split, self.steps.device_multiple(self.config.eval_batch_size))
 
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
         """Class probabilities (n, 10), in the order of ``images``."""
         order = np.arange(len(images), dtype=np.int32)  # carried as labels to undo the grouping
         probabilities = np.zeros((len(images), 10), np.float32)
-        batch = max(self.steps.num_devices, min(self.config.eval_batch_size, len(images)))
-        batch += -batch % self.steps.num_devices
+        batch = self.steps.device_multiple(min(self.config.eval_batch_size, len(images)))
         for group in self.prepare(images, order):
             for batch_images, index, sizes, weights in eval_batches(group, batch):
                 result = np.asarray(self.steps.predict(self.params, batch_images, sizes))
