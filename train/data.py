@@ -93,12 +93,11 @@ class DeviceGroup:
     images: jax.Array
     labels: jax.Array
     sizes: jax.Array | None
-    size: int
 
     @classmethod
     def put(cls, group: ImageGroup, sharding) -> "DeviceGroup":
         sizes = None if group.sizes is None else jax.device_put(group.sizes, sharding)
-        return cls(jax.device_put(group.images, sharding), jax.device_put(group.labels, sharding), sizes, len(group))
+        return cls(jax.device_put(group.images, sharding), jax.device_put(group.labels, sharding), sizes)
 
 
 @dataclasses.dataclass

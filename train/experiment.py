@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax.numpy as jnp
-from flax import nnx
 
 from train.data import ImageGroup, Split, subsample, train_val_split
 from train.errors import ConfigError
@@ -75,7 +74,3 @@ def model_factory(config):
         varres = config.varres
         return lambda rngs: VarResCNN(tuple(varres.channels), pooling=config.pooling, compute_dtype=dtype, rngs=rngs)
     raise ConfigError(f"config.model must be 'fixed' or 'varres', got {config.model!r}")
-
-
-def build_model(config, seed: int | None = None) -> nnx.Module:
-    return model_factory(config)(nnx.Rngs(config.seed if seed is None else seed))
