@@ -11,6 +11,7 @@ from synthetic import blobs
 
 import configs.varres
 from train.data import epoch_chunks
+from train.errors import ConfigError
 from train.experiment import model_factory
 from train.loop import Datasets, evaluate, train_and_evaluate
 from train.models import FixedCNN, VarResCNN, matching_width, num_params
@@ -137,3 +138,11 @@ def test_resized_baselines_are_the_fixed_network_of_the_first_table(size, expect
     config.fixed.image_size = size
     model = model_factory(config)(nnx.Rngs(0))
     assert isinstance(model, FixedCNN) and num_params(model) == expected
+
+
+def test_augmentation_on_bucketed_canvases_is_refused(tmp_path):
+    config = small_varres_config(num_epochs=1)
+    config.augment = True
+    padded = [blobs(16, 30, 33, canvas=(32, 48))]
+    with pytest.raises(ConfigError, match="config.augment = True cannot train on images padded onto bucketed canvases"):
+        train_and_evaluate(config, tmp_path, Datasets(padded, padded, padded), model_factory(config), progress=EpochProgress(live=False))

@@ -112,6 +112,13 @@ def train_and_evaluate(
     model = make_model(nnx.Rngs(config.seed))
     graphdef, params = nnx.split(model)
     steps_per_epoch = sum(len(g) // config.batch_size for g in datasets.train)
+    if config.augment and any(g.sizes is not None for g in datasets.train):
+        # the warps turn about the canvas centre and the brightness jitter lights up the padding,
+        # so an augmented padded image is no longer the augmented image: refuse rather than mislead
+        raise ConfigError(
+            "config.augment = True cannot train on images padded onto bucketed canvases (more than "
+            f"config.max_resolutions = {config.get('max_resolutions')} resolutions): turn augmentation off or raise max_resolutions"
+        )
     if steps_per_epoch == 0:
         raise ConfigError(f"no group of the training split has a full batch of config.batch_size = {config.batch_size} images")
     tx = make_optimizer(config, steps_per_epoch)
