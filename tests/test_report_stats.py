@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from train.report_stats import compare, pct, verdict
+from train.report_stats import best_by_mean, compare, pct, verdict
 
 
 def runs(accuracies, key="test_accuracy"):
@@ -39,3 +39,8 @@ def test_compare_refuses_to_test_without_spread_or_with_one_seed():
     assert "untested" in verdict(same_diff, "a", "b")
     one_seed = compare(runs([0.99]), runs([0.98]), "test_accuracy")
     assert one_seed["p"] is None and "one seed only" in verdict(one_seed, "a", "b")
+
+
+def test_best_by_mean_picks_the_highest_mean_not_the_highest_single_run():
+    variants = {"steady": runs([0.98, 0.98, 0.98]), "lucky": runs([0.99, 0.95, 0.95])}
+    assert best_by_mean(variants, "test_accuracy") == "steady"

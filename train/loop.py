@@ -75,6 +75,10 @@ class RunFiles:
             return []
         return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
 
+    def read_summary(self) -> dict | None:
+        """The summary of a finished run; None while the run is unfinished."""
+        return json.loads(self.summary.read_text()) if self.summary.is_file() else None
+
     def keep_metrics_through(self, epoch: int) -> list[dict]:
         """Drop lines of epochs after ``epoch`` (written before a crash, redone on resume)."""
         kept = [m for m in self.read_metrics() if m["epoch"] <= epoch]

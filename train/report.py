@@ -28,6 +28,7 @@ import configs.report
 import configs.varres
 from train import paths, runtime
 from train.errors import UserError
+from train.report_stats import best_by_mean
 
 BASES = {"fixed": configs.fixed, "varres": configs.varres}
 
@@ -56,11 +57,12 @@ class Runner:
     def result(self, config, label: str) -> dict:
         from train.cli import prepare_workdir
         from train.experiment import load_datasets, model_factory
-        from train.loop import train_and_evaluate
+        from train.loop import RunFiles, train_and_evaluate
         from train.progress import EpochProgress
 
         workdir = self.runs_dir / run_id(config)
-        if (workdir / "summary.json").is_file():
+        files = RunFiles(workdir)
+        if files.read_summary() is not None:
             self.reused += 1
         else:
             resume = (workdir / "config.json").is_file()
@@ -69,8 +71,7 @@ class Runner:
             datasets = load_datasets(config, self.cache, self.data)
             train_and_evaluate(config, workdir, datasets, model_factory(config), resume=resume, progress=EpochProgress(live=False))
             self.trained += 1
-        metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-        return {"run": workdir.name, "seed": config.seed, "summary": json.loads((workdir / "summary.json").read_text()), "metrics": metrics}
+        return {"run": workdir.name, "seed": config.seed, "summary": files.read_summary(), "metrics": files.read_metrics()}
 
 
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
@@ -91,8 +92,7 @@ def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
 
 def chosen_pooling(q16, result: dict) -> str:
     """Q16's choice for Q17: the pooling ("max" or "mean") of the variant with the best mean validation accuracy."""
-    mean_val = {label: sum(r["summary"]["best_val_accuracy"] for r in runs) / len(runs) for label, runs in result["variants"].items()}
-    best = max(mean_val, key=mean_val.get)
+    best = best_by_mean(result["variants"], "best_val_accuracy")
     return dict(next(v for v in q16.variants if v.label == best).overrides)["pooling"]
 
 

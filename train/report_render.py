@@ -15,7 +15,7 @@ import jaxconv
 from configs.varres import DEEP_CHANNELS
 from jaxconv.bench import machine
 from train import report_figures as figures
-from train.report_stats import compare, pct, seconds, verdict
+from train.report_stats import best_by_mean, compare, pct, seconds, verdict
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -79,7 +79,7 @@ def part1() -> list[str]:
 
 def q8_section(result: dict, figure: str) -> list[str]:
     variants = result["variants"]
-    best = max(variants, key=lambda v: np.mean([r["summary"]["best_val_accuracy"] for r in variants[v]]))
+    best = best_by_mean(variants, "best_val_accuracy")
     sizes = next(iter(variants.values()))[0]["summary"]  # num_train, num_val, test_n of one run
     return [
         "## Part 2: MNIST",

@@ -18,6 +18,11 @@ def mean_std(xs) -> tuple[float, float]:
     return float(xs.mean()), float(xs.std(ddof=1)) if len(xs) > 1 else 0.0
 
 
+def best_by_mean(variants: dict[str, list[dict]], key: str) -> str:
+    """The label of the variant whose runs have the highest mean ``summary[key]``."""
+    return max(variants, key=lambda label: mean_std(values(variants[label], key).values())[0])
+
+
 def pct(results: list[dict], key: str = "test_accuracy") -> str:
     """'99.15 ± 0.05' (percent, mean ± sample std over seeds)."""
     mean, std = mean_std(values(results, key).values())
