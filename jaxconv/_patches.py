@@ -32,6 +32,19 @@ def _tap_slices(x_padded: jax.Array, kernel_hw, stride, out_hw):
     ]  # each (N, H_out, W_out, C)
 
 
+def _place_tap(tap: jax.Array, offset, image_hw, stride) -> jax.Array:
+    """The adjoint of one of :func:`_tap_slices`' views: tap ``(N, H_out, W_out, C)`` -> ``(N, H, W, C)``,
+    entry (y, x) landing on row ``offset_h + y·sh`` and column ``offset_w + x·sw``, zeros elsewhere.
+
+    One ``lax.pad``: interior padding ``s - 1`` spreads the entries by the stride, low padding
+    ``offset`` shifts them (negative: crops, as for taps that fell in the zero padding), and the
+    high padding makes the length ``H`` (``W``)."""
+    (oh, ow), (h, w), (sh, sw) = offset, image_hw, stride
+    ho, wo = tap.shape[1:3]
+    config = [(0, 0, 0), (oh, h - oh - sh * (ho - 1) - 1, sh - 1), (ow, w - ow - sw * (wo - 1) - 1, sw - 1), (0, 0, 0)]
+    return lax.pad(tap, jnp.zeros((), tap.dtype), config)  # (N, H, W, C)
+
+
 def unfold(x: jax.Array, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0) -> jax.Array:
     """All convolution patches of ``x``, flattened (Q3's unfold, channels-last).
 
@@ -83,7 +96,7 @@ def fold(
     kernel_hw, stride, padding = pair("kernel_size", kernel_size), pair("stride", stride), pair("padding", padding)
     n, h, w, c = (int(d) for d in input_shape)
     ho, wo = conv_output_hw((h, w), kernel_hw, stride, padding)
-    (kh, kw), (sh, sw), (ph, pw) = kernel_hw, stride, padding
+    (kh, kw), (ph, pw) = kernel_hw, padding
     expected = (n, ho, wo, kh * kw * c)
     if tuple(patches.shape) != expected:
         raise ValueError(
@@ -91,16 +104,6 @@ def fold(
             f"{(n, h, w, c)}, kernel {kernel_hw}, stride {stride}, padding {padding}; got {tuple(patches.shape)}"
         )
     taps = patches.reshape(n, ho, wo, kh, kw, c)  # (N, H_out, W_out, kh, kw, C)
-    zero = jnp.zeros((), patches.dtype)
-    image = None
-    for i in range(kh):
-        for j in range(kw):
-            config = [
-                (0, 0, 0),
-                (i - ph, h + ph - i - sh * (ho - 1) - 1, sh - 1),
-                (j - pw, w + pw - j - sw * (wo - 1) - 1, sw - 1),
-                (0, 0, 0),
-            ]
-            placed = lax.pad(taps[:, :, :, i, j, :], zero, config)  # (N, H, W, C)
-            image = placed if image is None else image + placed
-    return image
+    # tap (i, j) goes back to rows i - ph, i - ph + sh, ... and columns j - pw, j - pw + sw, ...
+    placed = [_place_tap(taps[:, :, :, i, j, :], (i - ph, j - pw), (h, w), stride) for i in range(kh) for j in range(kw)]
+    return sum(placed[1:], placed[0])  # (N, H, W, C)
