@@ -91,3 +91,15 @@ def test_predict_and_evaluate_refuse_bad_input_clearly(varres_run, tmp_path):
     assert missing.returncode == 2 and "no such image file" in missing.stderr
     not_a_run = subprocess.run([sys.executable, "-m", "train.evaluate", f"--workdir={tmp_path}"], capture_output=True, text=True)
     assert not_a_run.returncode == 2 and "has no config.json" in not_a_run.stderr
+
+
+def test_evaluate_reads_only_the_test_split_of_a_tree(fixed_run, tmp_path):
+    from train.errors import DataUnavailableError
+    from train.evaluate import evaluate_run
+
+    write_tree(tmp_path / "both", splits=("train", "test"), per_class=1, seed=7)
+    (tmp_path / "both" / "train" / "3" / "broken.png").write_bytes(b"not a png")  # never decoded
+    assert evaluate_run(fixed_run, tmp_path / "both")["n"] == 30
+    write_tree(tmp_path / "train_only", splits=("train",), per_class=1, seed=8)
+    with pytest.raises(DataUnavailableError, match="no images found in .*train_only in the split"):
+        evaluate_run(fixed_run, tmp_path / "train_only")

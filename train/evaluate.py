@@ -29,10 +29,9 @@ def evaluate_run(workdir: Path, data: Path | None = None, cache=None) -> dict:
         split = load_datasets(run.config, paths.cache_dir(cache), paths.data_dir()).test
         source = f"the test split of {run.config.dataset}"
     else:
-        decoded = read_imagefolder(Path(data))
+        # decode only what is evaluated on: a train/test tree's training images are never read
+        decoded = read_imagefolder(Path(data), splits=("test", NO_SPLIT), every_split=False)
         name = "test" if "test" in decoded else NO_SPLIT
-        if name not in decoded:
-            raise UserError(f"{data} has no test/<digit>/ or <digit>/ images to evaluate on (only {', '.join(decoded)})")
         split = run.prepare(*decoded[name])
         source = f"{data} ({name})"
     result = run.evaluate(split)

@@ -50,11 +50,14 @@ def decode_gray(data: bytes, name: str) -> np.ndarray:
         raise DataUnavailableError(f"cannot decode {name}: {type(err).__name__}: {err}") from None
 
 
-def read_imagefolder(source: Path, splits: tuple[str, ...] | None = None) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
+def read_imagefolder(
+    source: Path, splits: tuple[str, ...] | None = None, every_split: bool = True
+) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
     """{split: (images as uint8 (H, W) arrays, int32 labels)} of every image in the tree.
 
     ``splits`` keeps only those split folders (a tree without split folders
-    has the single split ``"all"``). Raises :class:`DataUnavailableError` for a
+    has the single split ``"all"``); images of other splits are not decoded.
+    ``every_split=False`` accepts a tree that has only some of ``splits``. Raises :class:`DataUnavailableError` for a
     class folder that is not a digit, an undecodable image, or no images.
     """
     images, labels = defaultdict(list), defaultdict(list)
@@ -75,7 +78,7 @@ def read_imagefolder(source: Path, splits: tuple[str, ...] | None = None) -> dic
     if not images:
         wanted = f" in the split(s) {', '.join(splits)}" if splits else ""
         raise DataUnavailableError(f"no images found in {source}{wanted}: expected <split>/<digit>/<image> or <digit>/<image>")
-    for split in splits or ():
+    for split in splits if splits and every_split else ():
         if split not in images:
             raise DataUnavailableError(f"the {split!r} split of {source} is empty: expected {split}/<digit>/<image> files")
     return {split: (images[split], np.asarray(labels[split], np.int32)) for split in images}
