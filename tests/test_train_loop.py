@@ -37,13 +37,20 @@ def without_timing(metrics):
     return [{k: v for k, v in m.items() if k != "seconds"} for m in metrics]
 
 
-def test_training_learns_the_synthetic_task(tmp_path):
-    summary, metrics = run(tmp_path, "run", small_config(), blob_datasets())
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One uninterrupted 3-epoch run of small_config(): (its folder, summary, metrics)."""
+    folder = tmp_path_factory.mktemp("full")
+    return (folder / "run", *run(folder, "run", small_config(), blob_datasets()))
+
+
+def test_training_learns_the_synthetic_task(full_run):
+    workdir, summary, metrics = full_run
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     assert summary["test_accuracy"] > 0.9  # chance is 0.1
     for name in ("checkpoints/last", "checkpoints/best", "summary.json", "metrics.jsonl"):
-        assert (tmp_path / "run" / name).exists()
+        assert (workdir / name).exists()
     assert summary["test_n"] == 250 and summary["num_params"] == 29066
     assert summary["compile_seconds"] > 0 and summary["train_seconds"] > 0
 
@@ -61,9 +68,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
-    config, datasets = small_config(num_epochs=3), blob_datasets()
-    full_summary, full = run(tmp_path, "full", config, datasets)
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, full_run):
+    config, datasets = small_config(), blob_datasets()
+    _, full_summary, full = full_run
 
     def crash_after_first_epoch(epoch, metrics):
         if epoch == 1:
