@@ -67,3 +67,16 @@ def test_failed_download_gives_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_network)
     with pytest.raises(DataUnavailableError, match="MNIST could not be prepared from a download .*ConnectionError.*JAXCONV_DATA_DIR"):
         load_mnist(tmp_path / "cache", None, download=True)
+
+
+@needs_mnist
+def test_test_only_loading_gives_the_same_test_split_without_training_data(mnist_cache):
+    import configs.fixed
+    from train.experiment import load_datasets
+
+    config = configs.fixed.get_config()
+    full = load_datasets(config, mnist_cache, Path(DATA_DIR))
+    test_only = load_datasets(config, mnist_cache, Path(DATA_DIR), with_train=False)
+    assert test_only.train == [] and test_only.val == []
+    assert np.array_equal(test_only.test[0].images, full.test[0].images)
+    assert np.array_equal(test_only.test[0].labels, full.test[0].labels)

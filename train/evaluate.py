@@ -26,7 +26,7 @@ def evaluate_run(workdir: Path, data: Path | None = None, cache=None) -> dict:
 
     run = TrainedRun(workdir)
     if data is None:
-        split = load_datasets(run.config, paths.cache_dir(cache), paths.data_dir()).test
+        split = load_datasets(run.config, paths.cache_dir(cache), paths.data_dir(), with_train=False).test
         source = f"the test split of {run.config.dataset}"
     else:
         # decode only what is evaluated on: a train/test tree's training images are never read

@@ -29,10 +29,13 @@ def limit_datasets(config, train: Split, val: Split, test: Split) -> Datasets:
     )
 
 
-def _mnist(config, cache: Path, data_dir: Path | None) -> Datasets:
+def _mnist(config, cache: Path, data_dir: Path | None, with_train: bool) -> Datasets:
     arrays = load_mnist(cache, data_dir, download=config.download)
+    test = [ImageGroup(arrays["test_images"], arrays["test_labels"])]
+    if not with_train:
+        return limit_datasets(config, [], [], test)
     train, val = train_val_split([ImageGroup(arrays["train_images"], arrays["train_labels"])], config.num_val, config.seed)
-    return limit_datasets(config, train, val, [ImageGroup(arrays["test_images"], arrays["test_labels"])])
+    return limit_datasets(config, train, val, test)
 
 
 def prepare_groups(config, groups: Split) -> Split:
@@ -47,21 +50,26 @@ def prepare_groups(config, groups: Split) -> Split:
     return bucket(groups, config.max_resolutions, config.bucket_step)
 
 
-def _mnist_varres(config, cache: Path, data_dir: Path | None) -> Datasets:
+def _mnist_varres(config, cache: Path, data_dir: Path | None, with_train: bool) -> Datasets:
     splits = load_mnist_varres(cache, data_dir, download=config.download)
+    test = prepare_groups(config, splits["test"])
+    if not with_train:
+        return limit_datasets(config, [], [], test)
     # prepare before splitting: resizing keeps the order of the images, so every
     # model sees the same validation and test images for a seed (paired comparisons)
     train, val = train_val_split(prepare_groups(config, splits["train"]), config.num_val, config.seed)
-    return limit_datasets(config, train, val, prepare_groups(config, splits["test"]))
+    return limit_datasets(config, train, val, test)
 
 
 DATASETS = {"mnist": _mnist, "mnist-varres": _mnist_varres}
 
 
-def load_datasets(config, cache: Path, data_dir: Path | None) -> Datasets:
+def load_datasets(config, cache: Path, data_dir: Path | None, with_train: bool = True) -> Datasets:
+    """The train/validation/test splits the config names; ``with_train=False`` prepares only the
+    test split (the same images), leaving train and validation empty."""
     if config.dataset not in DATASETS:
         raise ConfigError(f"config.dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}")
-    return DATASETS[config.dataset](config, cache, data_dir)
+    return DATASETS[config.dataset](config, cache, data_dir, with_train)
 
 
 def model_factory(config):
