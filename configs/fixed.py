@@ -7,8 +7,6 @@ python -m train.fixed --workdir runs/narrow --config.fixed.channels="(8, 16, 32)
 
 import ml_collections
 
-from train.augment import default_augmentation
-
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
@@ -17,7 +15,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_val = 10_000  # held out of the 60,000 training images (Q7), per seed
     config.max_train_examples = 0  # 0: all; smaller for quick runs and tests
     config.max_eval_examples = 0  # 0: all validation and test images
-    config.download = True  # let TFDS download MNIST when $JAXCONV_DATA_DIR/mnist lacks it
+    config.download = True  # download what $JAXCONV_DATA_DIR lacks; False on offline machines
     # model: "fixed", the network of the first table, with its own fields
     config.model = "fixed"
     config.fixed = ml_collections.ConfigDict({"channels": (16, 32, 64), "image_size": 28})
@@ -30,7 +28,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.lr_schedule = "cosine"  # or "constant"
     config.seed = 0
     config.augment = False  # Q9
-    config.augmentation = default_augmentation()
+    config.augmentation = ml_collections.ConfigDict(
+        {
+            "rotation_degrees": 10.0,  # rotation drawn from U(-r, r)
+            "shift_pixels": 2.0,  # shift along each axis from U(-s, s)
+            "scale": 0.1,  # zoom factor from U(1 - z, 1 + z)
+            "brightness": 0.1,  # additive delta from U(-b, b)
+            "contrast": 0.2,  # contrast factor from U(1 - c, 1 + c)
+        }
+    )
     config.compute_dtype = "float32"  # or "bfloat16": convolutions in bf16 with float32 accumulation
     # speed (not results)
     config.steps_per_call = 100  # optimizer steps per jitted call (one lax.scan)

@@ -15,15 +15,10 @@ import ml_collections
 
 
 def default_augmentation() -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(
-        {
-            "rotation_degrees": 10.0,  # rotation drawn from U(-r, r)
-            "shift_pixels": 2.0,  # shift along each axis from U(-s, s)
-            "scale": 0.1,  # zoom factor from U(1 - z, 1 + z)
-            "brightness": 0.1,  # additive delta from U(-b, b)
-            "contrast": 0.2,  # contrast factor from U(1 - c, 1 + c)
-        }
-    )
+    """The strengths of configs/fixed.py (``config.augmentation``), the one place they are set."""
+    from configs.fixed import get_config
+
+    return get_config().augmentation
 
 
 def _uniform(key, half_width):

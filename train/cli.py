@@ -22,7 +22,7 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 import configs
-from train import paths, runtime
+from train import config_check, paths, runtime
 from train.errors import RunDirError, UserError
 
 FLAGS = flags.FLAGS
@@ -52,6 +52,7 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
     from train.experiment import load_datasets, model_factory  # heavy imports after flag parsing
     from train.loop import train_and_evaluate
 
+    config_check.validate(config)  # every field, before the workdir or the data is touched
     config = prepare_workdir(workdir, resume, config, overrides)
     print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
     datasets = load_datasets(config, paths.cache_dir(cache), paths.data_dir(data))

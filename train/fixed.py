@@ -9,7 +9,8 @@ train/experiment.py (config -> data and model) and train/cli.py (flags).
     python -m train.fixed --workdir runs/fixed --resume --config.num_epochs=5
 """
 
-from train import cli
+from train import cli, config_check
 
 if __name__ == "__main__":
+    config_check.refuse_unknown_overrides("fixed")  # ml_collections would raise a traceback
     cli.main("fixed")

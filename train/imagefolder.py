@@ -100,14 +100,14 @@ def bucket(groups: list[ImageGroup], max_shapes: int, step: int) -> list[ImageGr
     whose sides are its own rounded up to a multiple of ``step`` (doubled until at most
     ``max_shapes`` canvases remain), with its true size kept for the mask. Unchanged when
     there are at most ``max_shapes`` resolutions already."""
+    if max_shapes < 1 or step < 1:
+        raise ValueError(f"bucketing needs max_shapes >= 1 and step >= 1, got {max_shapes} and {step}")
     if len(groups) <= max_shapes:
         return groups
     images = [im[..., 0] for g in groups for im in _unpadded(g)]
     labels = np.concatenate([g.labels for g in groups])
-    while True:
-        canvases = {(-(-h // step) * step, -(-w // step) * step) for h, w in (im.shape for im in images)}
-        if len(canvases) <= max_shapes:
-            break
+    canvases = lambda step: {(-(-h // step) * step, -(-w // step) * step) for h, w in (im.shape for im in images)}  # noqa: E731
+    while len(canvases(step)) > max_shapes:  # ends: once step covers the largest side, one canvas is left
         step *= 2
     members = defaultdict(list)
     for i, im in enumerate(images):

@@ -26,7 +26,7 @@ from pathlib import Path
 import configs.fixed
 import configs.report
 import configs.varres
-from train import paths, runtime
+from train import config_check, paths, runtime
 from train.errors import UserError
 from train.report_stats import best_by_mean
 
@@ -39,6 +39,7 @@ def variant_config(variant, seed: int, quick: bool):
     config.seed = seed
     if quick:
         config.update(configs.report.quick_overrides())
+    config_check.validate(config)  # a bad entry of configs/report.py fails before any training
     return config
 
 

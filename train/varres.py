@@ -8,7 +8,8 @@ train/cli.py) with the default config configs/varres.py.
     python -m train.varres --workdir runs/resized-64 --config.model=fixed --config.fixed.image_size=64
 """
 
-from train import cli
+from train import cli, config_check
 
 if __name__ == "__main__":
+    config_check.refuse_unknown_overrides("varres")  # ml_collections would raise a traceback
     cli.main("varres")

@@ -1,0 +1,98 @@
+"""Every bad config value is refused before any work starts: one line naming the field, exit status 2."""
+
+import subprocess
+import sys
+
+import ml_collections
+import numpy as np
+import pytest
+
+import configs.fixed
+import configs.varres
+from train.config_check import RULES, flatten, validate
+from train.errors import ConfigError
+from train.imagefolder import bucket, group_by_resolution
+
+# (base config, field, bad value, what the one-line message must say)
+BAD_VALUES = [
+    ("fixed", "batch_size", 0, "integer >= 1"),
+    ("fixed", "steps_per_call", 0, "integer >= 1"),
+    ("fixed", "num_epochs", 0, "integer >= 1"),
+    ("fixed", "eval_batch_size", -5, "integer >= 1"),
+    ("fixed", "learning_rate", -1e-3, "number > 0"),
+    ("fixed", "learning_rate", 0.0, "number > 0"),
+    ("fixed", "learning_rate", float("nan"), "number > 0"),
+    ("fixed", "lr_schedule", "linear", "'cosine', 'constant'"),
+    ("fixed", "model", "resnet", "'fixed', 'varres'"),
+    ("fixed", "dataset", "cifar10", "'mnist', 'mnist-varres'"),
+    ("fixed", "compute_dtype", "float16", "'float32', 'bfloat16'"),
+    ("fixed", "num_val", 0, "integer from 1 to 59999"),
+    ("fixed", "num_val", 60_000, "integer from 1 to 59999"),
+    ("fixed", "max_train_examples", -1, "integer >= 0"),
+    ("fixed", "seed", -1, "integer >= 0"),
+    ("fixed", "download", "no", "True or False"),
+    ("fixed", "fixed.channels", (), "non-empty tuple"),
+    ("fixed", "fixed.channels", (16, 0), "non-empty tuple"),
+    ("fixed", "fixed.image_size", 4, "must be >= 8"),  # three 2x2 pooling stages
+    ("fixed", "augmentation.scale", 1.0, "< 1"),
+    ("fixed", "augmentation.rotation_degrees", -10.0, ">= 0"),
+    ("fixed", "augmentation.contrast", 1.5, "< 1"),
+    ("varres", "pooling", "avg", "'max', 'mean'"),
+    ("varres", "max_resolutions", 0, "integer >= 1"),
+    ("varres", "bucket_step", 0, "integer >= 1"),
+    ("varres", "varres.channels", (16, -32), "non-empty tuple"),
+]
+BASES = {"fixed": configs.fixed, "varres": configs.varres}
+
+
+def test_the_default_configs_are_valid_and_every_field_has_a_rule():
+    for base in BASES.values():
+        config = base.get_config()
+        validate(config)
+        assert set(flatten(config)) <= set(RULES)
+
+
+@pytest.mark.parametrize("base, field, value, allowed", BAD_VALUES, ids=[f"{f}={v!r}" for _, f, v, _ in BAD_VALUES])
+def test_bad_value_is_one_line_naming_the_field_and_what_it_allows(base, field, value, allowed):
+    # not type-safe: values of another type than the default's, as a hand-edited config.json may hold
+    config = ml_collections.ConfigDict(BASES[base].get_config().to_dict(), type_safe=False)
+    config.update_from_flattened_dict({field: value})
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    message = str(info.value)
+    assert f"config.{field}" in message and allowed in message and "\n" not in message
+
+
+def test_unknown_field_and_varres_model_without_its_fields():
+    config = configs.fixed.get_config()
+    config.unlock()
+    config.foo = 1
+    with pytest.raises(ConfigError, match=r"config.foo is not a config field; the fields are: augment, .*batch_size"):
+        validate(config)
+    config = configs.fixed.get_config()
+    config.model = "varres"  # train.fixed's config has no varres.channels or pooling
+    with pytest.raises(ConfigError, match="needs the fields of configs/varres.py"):
+        validate(config)
+
+
+def test_bucketing_with_no_canvas_allowed_is_an_error_not_a_hang():
+    images = [np.zeros((h, h), np.uint8) for h in (20, 30, 40)]
+    groups = group_by_resolution(images, np.arange(3, dtype=np.int32))
+    with pytest.raises(ValueError, match="max_shapes >= 1"):
+        bucket(groups, max_shapes=0, step=16)
+    assert len(bucket(groups, max_shapes=1, step=16)) == 1
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--config.max_resolutions=0", "error: config.max_resolutions = 0: must be an integer >= 1"),
+        ("--config.foo=1", "error: config.foo is not a config field; the fields are: augment,"),
+    ],
+)
+def test_command_line_refuses_before_touching_the_workdir(flag, message, tmp_path):
+    workdir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "train.varres", f"--workdir={workdir}", flag], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(message)
+    assert not workdir.exists()

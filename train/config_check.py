@@ -1,0 +1,140 @@
+"""Every field of configs/fixed.py and configs/varres.py checked before any work starts.
+
+``validate(config)`` raises :class:`ConfigError` with one line naming the field,
+its value and what it allows, e.g. ``config.batch_size = 0: must be an integer
+>= 1``; the command line prints it and exits with status 2 before the workdir
+or the data is touched. The rules of every field live here, in one table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from typing import Callable, NamedTuple
+
+from train.errors import ConfigError
+
+TRAINING_IMAGES = 60_000  # MNIST and mnist-varres alike: num_val must leave some for training
+
+
+class Rule(NamedTuple):
+    allowed: str  # what the field may be, in words: "an integer >= 1", "one of 'max', 'mean'"
+    ok: Callable[[object], bool]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def integer(low: int, high: int | None = None) -> Rule:
+    words = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    return Rule(words, lambda v: _is_int(v) and v >= low and (high is None or v <= high))
+
+
+def number(low: float, high: float | None = None, *, above: bool = False, below: bool = False) -> Rule:
+    """A finite number in [low, high], or (low, ...) with ``above`` and (..., high) with ``below``."""
+    words = f"a number {'>' if above else '>='} {low:g}" + ("" if high is None else f" and {'<' if below else '<='} {high:g}")
+
+    def ok(v):
+        if not _is_number(v) or v < low or (above and v == low):
+            return False
+        return high is None or v < high or (v == high and not below)
+
+    return Rule(words, ok)
+
+
+def choice(*values) -> Rule:
+    return Rule("one of " + ", ".join(repr(v) for v in values), lambda v: v in values)
+
+
+BOOLEAN = Rule("True or False", lambda v: isinstance(v, bool))
+CHANNELS = Rule(
+    "a non-empty tuple of integers >= 1, e.g. (16, 32, 64)",
+    lambda v: isinstance(v, (tuple, list)) and len(v) > 0 and all(_is_int(c) and c >= 1 for c in v),
+)
+
+RULES: dict[str, Rule] = {
+    # configs/fixed.py (and so configs/varres.py, which starts from it)
+    "dataset": choice("mnist", "mnist-varres"),
+    "num_val": integer(1, TRAINING_IMAGES - 1),
+    "max_train_examples": integer(0),
+    "max_eval_examples": integer(0),
+    "download": BOOLEAN,
+    "model": choice("fixed", "varres"),
+    "fixed.channels": CHANNELS,
+    "fixed.image_size": integer(1),
+    "num_epochs": integer(1),
+    "batch_size": integer(1),
+    "learning_rate": number(0, above=True),
+    "lr_schedule": choice("cosine", "constant"),
+    "seed": integer(0),
+    "augment": BOOLEAN,
+    "augmentation.rotation_degrees": number(0, 180),
+    "augmentation.shift_pixels": number(0),
+    "augmentation.scale": number(0, 1, below=True),
+    "augmentation.brightness": number(0, 1),
+    "augmentation.contrast": number(0, 1, below=True),
+    "compute_dtype": choice("float32", "bfloat16"),
+    "steps_per_call": integer(1),
+    "eval_batch_size": integer(1),
+    # configs/varres.py only
+    "varres.channels": CHANNELS,
+    "pooling": choice("max", "mean"),
+    "max_resolutions": integer(1),
+    "bucket_step": integer(1),
+}
+VARRES_FIELDS = ("varres.channels", "pooling", "max_resolutions", "bucket_step")
+
+
+def flatten(config, prefix: str = "") -> dict[str, object]:
+    """{"augmentation.scale": 0.1, ...}: every leaf field of a ConfigDict (or dict), dotted."""
+    fields = {}
+    for name, value in config.items():
+        if hasattr(value, "items"):
+            fields |= flatten(value, f"{prefix}{name}.")
+        else:
+            fields[f"{prefix}{name}"] = value
+    return fields
+
+
+def unknown_field_message(name: str, known) -> str:
+    return f"config.{name} is not a config field; the fields are: {', '.join(sorted(known))}"
+
+
+def validate(config) -> None:
+    """Raise :class:`ConfigError` (one line) for the first field that cannot work."""
+    fields = flatten(config)
+    for name, value in fields.items():
+        if name not in RULES:
+            raise ConfigError(unknown_field_message(name, [f for f in fields if f in RULES]))
+        rule = RULES[name]
+        if not rule.ok(value):
+            raise ConfigError(f"config.{name} = {value!r}: must be {rule.allowed}")
+    if fields.get("model") == "varres" and any(f not in fields for f in VARRES_FIELDS):
+        raise ConfigError("config.model = 'varres' needs the fields of configs/varres.py: train it with python -m train.varres")
+    channels, size = fields.get("fixed.channels"), fields.get("fixed.image_size")
+    if fields.get("model") == "fixed" and channels and size is not None and size < 2 ** len(channels):
+        raise ConfigError(
+            f"config.fixed.image_size = {size}: must be >= {2 ** len(channels)} for its {len(channels)} 2x2 pooling stages (fixed.channels)"
+        )
+
+
+def refuse_unknown_overrides(name: str, argv: list[str] | None = None) -> None:
+    """``--config.FIELD`` flags that name no field of configs/<name>.py: one line, exit status 2.
+
+    Called by the entry points before the flags are defined: ml_collections would
+    otherwise raise a bare ``AttributeError: 'FIELD'`` traceback while defining them.
+    """
+    fields = flatten(importlib.import_module(f"configs.{name}").get_config())
+    for arg in (sys.argv if argv is None else argv)[1:]:
+        if arg == "--":
+            break
+        field = arg.removeprefix("--config.").split("=", 1)[0]
+        if arg.startswith("--config.") and field not in fields and not any(f.startswith(field + ".") for f in fields):
+            print(f"error: {unknown_field_message(field, fields)}", file=sys.stderr)
+            sys.exit(2)
