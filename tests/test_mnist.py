@@ -80,3 +80,17 @@ def test_test_only_loading_gives_the_same_test_split_without_training_data(mnist
     assert test_only.train == [] and test_only.val == []
     assert np.array_equal(test_only.test[0].images, full.test[0].images)
     assert np.array_equal(test_only.test[0].labels, full.test[0].labels)
+
+
+@needs_mnist
+def test_truncated_tfrecord_is_one_line_naming_the_file(mnist_cache, tmp_path):
+    import shutil
+
+    load_mnist(mnist_cache, Path(DATA_DIR), download=False)  # TFDS's prepared copy in the session cache
+    shutil.copytree(mnist_cache / "tensorflow_datasets", tmp_path / "tensorflow_datasets")
+    record = next((tmp_path / "tensorflow_datasets").rglob("mnist-train.tfrecord*"))
+    record.write_bytes(record.read_bytes()[:1_000_000])
+    with pytest.raises(DataUnavailableError) as info:
+        load_mnist(tmp_path, Path(DATA_DIR), download=False)  # no .npz there: read from the tfrecords
+    message = str(info.value)
+    assert f"{record} is truncated or corrupt" in message and "\n" not in message

@@ -8,8 +8,10 @@ with no extraction. Images are converted to 8-bit grayscale whatever their mode
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
+import zlib
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,12 +33,28 @@ def _files(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
             if path.is_file():
                 yield path.relative_to(source).as_posix(), path.read_bytes
     elif source.is_file() and tarfile.is_tarfile(source):
-        with tarfile.open(source) as archive:
+        with _archive_errors(source), tarfile.open(source) as archive:
             for member in archive:
                 if member.isfile():
-                    yield member.name, (lambda m=member: archive.extractfile(m).read())
+                    yield member.name, (lambda m=member: _read_member(archive, m, source))
     else:
-        raise DataUnavailableError(f"{source} is neither a folder nor a tar archive of images")
+        raise DataUnavailableError(f"{source} is neither a folder nor a readable tar archive of images")
+
+
+@contextlib.contextmanager
+def _archive_errors(source: Path):
+    """A truncated or corrupt archive (EOFError, zlib.error, tarfile.ReadError...) as one line naming it."""
+    try:
+        yield
+    except (EOFError, OSError, tarfile.TarError, zlib.error) as err:
+        raise DataUnavailableError(
+            f"{source} is truncated or corrupt ({type(err).__name__}: {err}): replace it with a complete copy"
+        ) from None
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo, source: Path) -> bytes:
+    with _archive_errors(source):
+        return archive.extractfile(member).read()
 
 
 def decode_gray(data: bytes, name: str) -> np.ndarray:

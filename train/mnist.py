@@ -11,12 +11,13 @@ without importing TensorFlow at all.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
 from train.errors import DataUnavailableError
-from train.paths import load_arrays, save_arrays_atomically
+from train.paths import load_cached_arrays, network_reachable, save_arrays_atomically
 
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -25,6 +26,7 @@ MNIST_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 TFDS_NAME = "mnist:3.0.1"
+DOWNLOAD_HOST = "storage.googleapis.com"  # where TFDS downloads MNIST from
 
 
 def import_tfds():
@@ -50,22 +52,36 @@ def _manual_dir(data_dir: Path | None) -> tuple[Path | None, list[str]]:
 def _prepare_with_tfds(cache: Path, manual_dir: Path | None, download: bool, data_dir: Path | None, missing):
     where = f"{data_dir / 'mnist'}" if data_dir else "$JAXCONV_DATA_DIR (unset)"
     how = (
-        "Put the four canonical MNIST files (" + ", ".join(MNIST_FILES) + ") in $JAXCONV_DATA_DIR/mnist/, "
+        "Set $JAXCONV_DATA_DIR to a folder whose mnist/ holds the four canonical MNIST files (" + ", ".join(MNIST_FILES) + "), "
         "or run once on a machine that can reach the internet so TFDS can download them."
     )
     if manual_dir is None and not download:
         raise DataUnavailableError(f"MNIST not found: {where} is missing {', '.join(missing)}, and downloading is off. {how}")
-    tfds = import_tfds()
-    builder = tfds.builder(TFDS_NAME, data_dir=str(cache / "tensorflow_datasets"))
-    config = tfds.download.DownloadConfig(manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False)
+    source = f"the files in {manual_dir}" if manual_dir else f"a download (nothing usable in {where})"
     try:
+        if manual_dir is None and not network_reachable(DOWNLOAD_HOST):
+            # fail at once: TFDS would retry the unreachable network for minutes
+            raise ConnectionError(f"{DOWNLOAD_HOST} cannot be reached")
+        tfds = import_tfds()
+        if manual_dir is not None:
+            tfds.disable_progress_bar()  # nothing is downloaded: no "Dl Completed" bars
+            print(f"preparing MNIST from {manual_dir} into {cache} (once; about a minute)", flush=True)
+        builder = tfds.builder(TFDS_NAME, data_dir=str(cache / "tensorflow_datasets"))
+        config = tfds.download.DownloadConfig(manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False)
         builder.download_and_prepare(download_dir=str(cache / "downloads"), download_config=config)
     except Exception as err:  # TFDS raises many kinds; the user needs one sentence
-        source = f"the files in {manual_dir}" if manual_dir else f"a download (nothing usable in {where})"
         raise DataUnavailableError(f"MNIST could not be prepared from {source}: {type(err).__name__}: {err}. {how}") from None
     arrays = {}
     for split in ("train", "test"):
-        data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        try:
+            data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        except Exception as err:  # DataLossError for a truncated record
+            files = ", ".join(str(f) for f in sorted(Path(builder.data_dir).glob(f"mnist-{split}.tfrecord*")))
+            reason = re.sub(r"\{\{.*?\}\}\s*|\s+", " ", str(err)).strip()  # TensorFlow's op prefix and newlines
+            raise DataUnavailableError(
+                f"TFDS's prepared MNIST cannot be read: {files} is truncated or corrupt ({type(err).__name__}: {reason[:200]}). "
+                f"Delete {builder.data_dir} and run again to prepare it anew."
+            ) from None
         arrays[f"{split}_images"] = data["image"].astype(np.uint8)  # (n, 28, 28, 1)
         arrays[f"{split}_labels"] = data["label"].astype(np.int32)  # (n,)
     return arrays
@@ -83,8 +99,9 @@ def load_mnist(cache: Path, data_dir: Path | None = None, download: bool = True)
     looked and how to provide it.
     """
     npz = cache / "mnist" / "mnist-3.0.1.npz"
-    if npz.is_file():
-        return load_arrays(npz)
+    arrays = load_cached_arrays(npz, lambda arrays: set(arrays) == {f"{s}_{k}" for s in ("train", "test") for k in ("images", "labels")})
+    if arrays is not None:
+        return arrays
     manual_dir, missing = _manual_dir(data_dir)
     arrays = _prepare_with_tfds(cache, manual_dir, download, data_dir, missing)
     save_arrays_atomically(npz, arrays)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from train.data import ImageGroup
 from train.errors import DataUnavailableError
 from train.imagefolder import group_by_resolution, read_imagefolder
-from train.paths import load_arrays, save_arrays_atomically
+from train.paths import load_cached_arrays, network_reachable, save_arrays_atomically
 
 URL = "https://dlvu.github.io/data/mnist-varres.tgz"
 ARCHIVE = "mnist-varres.tgz"
@@ -44,6 +45,9 @@ def download(url: str, target: Path) -> Path:
     partial = target.with_suffix(target.suffix + ".part")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
+        host = urllib.parse.urlsplit(url).hostname
+        if not network_reachable(host):  # at once, rather than after urlopen's timeout
+            raise ConnectionError(f"{host} cannot be reached")
         with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             columns = (TextColumn(f"downloading {url}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
@@ -56,7 +60,7 @@ def download(url: str, target: Path) -> Path:
         partial.unlink(missing_ok=True)
         raise DataUnavailableError(
             f"mnist-varres is not in $JAXCONV_DATA_DIR and downloading {url} failed ({type(err).__name__}: {err}). "
-            f"Put {ARCHIVE} (or the extracted mnist-varres/ folder) in $JAXCONV_DATA_DIR, or run where the internet is reachable."
+            f"Set $JAXCONV_DATA_DIR to a folder holding {ARCHIVE} (or the extracted mnist-varres/), or run where the internet is reachable."
         ) from None
     os.replace(partial, target)
     return target
@@ -81,8 +85,9 @@ def load_imagefolder_groups(source: Path, cache: Path, splits: tuple[str, ...]) 
     """{split: groups by resolution} of an ImageFolder source, through the .npz cache."""
     key = source_identity(source)
     files = {split: cache / "imagefolder" / f"{source.name}-{key}-{split}.npz" for split in splits}
-    if all(f.is_file() for f in files.values()):
-        return {split: _groups_from_arrays(load_arrays(f)) for split, f in files.items()}
+    cached = {split: load_cached_arrays(f, _holds_groups) for split, f in files.items()}
+    if all(arrays is not None for arrays in cached.values()):
+        return {split: _groups_from_arrays(arrays) for split, arrays in cached.items()}
     decoded = read_imagefolder(source, splits)
     result = {}
     for split in splits:
@@ -102,6 +107,11 @@ def _groups_to_arrays(groups: list[ImageGroup]) -> dict:
     for i, group in enumerate(groups):
         arrays[f"images_{i}"], arrays[f"labels_{i}"] = group.images, group.labels
     return arrays
+
+
+def _holds_groups(arrays: dict) -> bool:
+    count = sum(1 for name in arrays if name.startswith("images_"))
+    return count > 0 and set(arrays) == {f"{kind}_{i}" for kind in ("images", "labels") for i in range(count)}
 
 
 def _groups_from_arrays(arrays: dict) -> list[ImageGroup]:

@@ -10,8 +10,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import tempfile
+import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -41,3 +45,37 @@ def save_arrays_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as npz:
         return {name: npz[name] for name in npz.files}
+
+
+def load_cached_arrays(path: Path, required: Callable[[dict], bool] = lambda arrays: True) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache .npz; None when there is none or it is unreadable (truncated, corrupt)
+    or ``required(arrays)`` is false, so the caller rebuilds it. Saying so on one line."""
+    if not path.is_file():
+        return None
+    try:
+        arrays = load_arrays(path)
+        if required(arrays):
+            return arrays
+        problem = "it lacks arrays it should hold"
+    except Exception as err:  # BadZipFile, EOFError, ValueError, zlib.error...: any unreadable cache is rebuilt
+        problem = f"{type(err).__name__}: {err}"
+    print(f"cache {path} is unreadable ({problem}): rebuilding it", file=sys.stderr, flush=True)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def network_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (name lookup included)."""
+    opened = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            opened.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)  # a hanging name lookup is left behind
+    thread.start()
+    thread.join(timeout)
+    return bool(opened)
