@@ -12,7 +12,6 @@ in an existing one from its last checkpoint, with its saved config plus any
 from __future__ import annotations
 
 import datetime
-import json
 import sys
 from pathlib import Path
 
@@ -23,40 +22,48 @@ from ml_collections import config_flags
 
 import configs
 from train import config_check, paths, runtime
-from train.errors import RunDirError, UserError
+from train.errors import ConfigError, UserError
+from train.rundir import RunDir
 
 FLAGS = flags.FLAGS
 
 
 def prepare_workdir(workdir: Path, resume: bool, config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
-    """Check the workdir and write ``config.json``; returns the config to run.
+    """Check the workdir and write ``config.json`` at once (train/rundir.py); returns the config to run.
 
-    A new run refuses a non-empty workdir (nothing is ever overwritten). A
-    resumed run takes the saved config and applies ``overrides`` to it.
+    A new run refuses a non-empty workdir (nothing is ever overwritten). A resumed run takes the
+    saved config and applies ``overrides`` to it, refusing those that would change its finished epochs.
     """
-    saved = workdir / "config.json"
-    if resume:
-        if not saved.is_file():
-            raise RunDirError(f"nothing to resume in {workdir}: it has no config.json (start a new run without --resume)")
-        config = ml_collections.ConfigDict(json.loads(saved.read_text()))
-        config.update_from_flattened_dict(overrides)
-    elif workdir.exists() and any(workdir.iterdir()):
-        raise RunDirError(f"refusing to overwrite {workdir}: it already holds a run. Continue it with --resume, or choose a new --workdir.")
-    workdir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+    run_dir = RunDir(workdir)
+    config = run_dir.config_to_run(config, resume, overrides)
+    run_dir.start(config, resume)
+    run_dir.release()
     return config
 
 
 def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: bool, overrides: dict, cache=None, data=None) -> dict:
-    """Load the data, train and evaluate: the whole job behind ``python -m train.<name>``."""
+    """Load the data, train and evaluate: the whole job behind ``python -m train.<name>``.
+
+    Nothing is written into the workdir before the data has loaded (a resume takes its lock first).
+    """
     from train.experiment import load_datasets, model_factory  # heavy imports after flag parsing
     from train.loop import train_and_evaluate
 
     config_check.validate(config)  # every field, before the workdir or the data is touched
-    config = prepare_workdir(workdir, resume, config, overrides)
-    print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
-    datasets = load_datasets(config, paths.cache_dir(cache), paths.data_dir(data))
-    return train_and_evaluate(config, workdir, datasets, model_factory(config), resume=resume)
+    run_dir = RunDir(workdir)
+    try:
+        config = run_dir.config_to_run(config, resume, overrides)
+        print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
+        datasets = load_datasets(config, paths.cache_dir(cache), paths.data_dir(data))
+        run_dir.start(config, resume)
+        return train_and_evaluate(config, run_dir, datasets, model_factory(config), resume=resume)
+    except ConfigError:
+        if not resume:
+            run_dir.release()
+            run_dir.discard_new()  # a failed start leaves no half-made run
+        raise
+    finally:
+        run_dir.release()
 
 
 def main(name: str) -> None:
@@ -81,5 +88,8 @@ def main(name: str) -> None:
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        except OSError as err:  # a full disk, a folder gone read-only: the run resumes once it is fixed
+            print(f"error: {err} (continue the run with --resume once this is fixed)", file=sys.stderr)
+            sys.exit(1)
 
     app.run(_main)

@@ -15,3 +15,11 @@ class ConfigError(UserError, ValueError):
 
 class RunDirError(UserError):
     """A workdir that would be overwritten, or has nothing to resume."""
+
+
+class CorruptCheckpointError(RunDirError):
+    """A checkpoint whose files are missing or differ from the digests its commit recorded."""
+
+
+class TrainingDivergedError(UserError):
+    """The loss became non-finite or exploded: says in which epoch and over which steps."""

@@ -2,17 +2,18 @@
 
 ``train_and_evaluate(config, workdir, datasets)`` trains, validates after every
 epoch, checkpoints the last and the best-by-validation state, and finally
-evaluates the test split (only then) with the best state. It writes into the
-workdir: ``metrics.jsonl`` (one JSON object per epoch), the checkpoints, and
-``summary.json``. Everything random derives from ``config.seed`` and the epoch
-number, so a resumed run repeats exactly what an uninterrupted one would do.
+evaluates the test split (only then) with the best state. The workdir's files
+belong to :class:`train.rundir.RunDir`, which also says how an epoch is committed
+so that a run killed at any instant resumes exactly. Everything random derives
+from ``config.seed`` and the epoch number, so a resumed run repeats exactly what
+an uninterrupted one would do.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,10 +26,14 @@ from flax import nnx
 from train.augment import augment_batch
 from train.checkpoints import Checkpoints
 from train.data import DeviceGroup, Split, epoch_chunks, eval_batches, split_size
-from train.errors import ConfigError
+from train.errors import ConfigError, RunDirError, TrainingDivergedError
 from train.models import num_params
 from train.progress import EpochProgress
+from train.rundir import RunDir
 from train.steps import Steps
+
+# A mean training loss above this has exploded: guessing uniformly among 10 classes costs ln 10 = 2.3.
+EXPLODED_LOSS = 100.0
 
 
 @dataclasses.dataclass
@@ -64,41 +69,9 @@ def evaluate(steps: Steps, params, split: Split, batch_size: int) -> dict:
     return {"loss": float(loss_sum / count), "accuracy": float(correct / count), "n": int(count)}
 
 
-class RunFiles:
-    """metrics.jsonl and summary.json of a workdir."""
-
-    def __init__(self, workdir: Path):
-        self.metrics, self.summary = workdir / "metrics.jsonl", workdir / "summary.json"
-
-    def read_metrics(self) -> list[dict]:
-        if not self.metrics.exists():
-            return []
-        return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
-
-    def read_summary(self) -> dict | None:
-        """The summary of a finished run; None while the run is unfinished."""
-        return json.loads(self.summary.read_text()) if self.summary.is_file() else None
-
-    def keep_metrics_through(self, epoch: int) -> list[dict]:
-        """Drop lines of epochs after ``epoch`` (written before a crash, redone on resume)."""
-        kept = [m for m in self.read_metrics() if m["epoch"] <= epoch]
-        self.metrics.write_text("".join(json.dumps(m) + "\n" for m in kept))
-        return kept
-
-    def append_metrics(self, record: dict) -> None:
-        with self.metrics.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def write_summary(self, summary: dict) -> None:
-        # written whole or not at all: a summary marks a finished run (train.report reuses it)
-        partial = self.summary.with_suffix(".json.partial")
-        partial.write_text(json.dumps(summary, indent=2) + "\n")
-        partial.replace(self.summary)
-
-
 def train_and_evaluate(
     config,
-    workdir: Path,
+    workdir: Path | RunDir,
     datasets: Datasets,
     make_model: Callable[[nnx.Rngs], nnx.Module],
     *,
@@ -108,11 +81,19 @@ def train_and_evaluate(
 ) -> dict:
     """Train, validate every epoch, checkpoint, test once at the end; returns the summary.
 
-    ``on_epoch_end(epoch, metrics)`` runs after an epoch's checkpoint is saved
-    (raising from it interrupts the run as a crash would).
+    Holds the run's lock throughout (a ``RunDir`` already locked by the caller stays locked).
+    ``on_epoch_end(epoch, metrics)`` runs after an epoch is committed (raising from it
+    interrupts the run as a crash would). A loss that becomes non-finite or explodes
+    ends the run with TrainingDivergedError and a summary marked failed.
     """
-    workdir = Path(workdir)
-    progress = progress or EpochProgress()
+    run = workdir if isinstance(workdir, RunDir) else RunDir(workdir)
+    if not resume:
+        run.path.mkdir(parents=True, exist_ok=True)
+    with run.hold():
+        return _train_and_evaluate(config, run, datasets, make_model, resume, progress or EpochProgress(), on_epoch_end)
+
+
+def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, resume: bool, progress: EpochProgress, on_epoch_end) -> dict:
     model = make_model(nnx.Rngs(config.seed))
     graphdef, params = nnx.split(model)
     steps_per_epoch = sum(len(g) // config.batch_size for g in datasets.train)
@@ -131,15 +112,25 @@ def train_and_evaluate(
     _check_batch_sizes(config, steps.num_devices)
 
     state = {"params": params, "opt_state": tx.init(params)}
-    checkpoints, files = Checkpoints(workdir), RunFiles(workdir)
-    start_epoch, best_val, history = 0, -1.0, []
+    checkpoints = Checkpoints(run)
+    commit, history = None, []
     if resume:
-        restored = checkpoints.restore("last", state)
-        if restored is not None:
-            state, record = restored
-            start_epoch, best_val = record["epoch"], record["best_val_accuracy"]
-            progress.line(f"resuming {workdir} after epoch {start_epoch}")
-        history = files.keep_metrics_through(start_epoch)
+        commit, restored = checkpoints.resume_point(run.read_commit(), state, progress.line)
+        if commit is None:
+            run.uncommit()
+        else:
+            if commit != run.read_commit():
+                run.commit(commit)  # now naming only intact checkpoints
+            state = restored
+            progress.line(f"resuming {run.path} after epoch {commit['epoch']}")
+        run.remove_unreferenced_checkpoints()
+        run.remove_summary()  # unfinished again until the end
+        history = run.keep_metrics_through(commit["epoch"] if commit else 0)
+        if [m["epoch"] for m in history] != list(range(1, len(history) + 1)) or len(history) != (commit["epoch"] if commit else 0):
+            raise RunDirError(f"{run.metrics_file} lacks epochs the commit record says are done: this run cannot be resumed")
+    elif run.read_commit() is not None or run.metrics_file.exists() or run.summary_file.exists():
+        raise RunDirError(f"refusing to overwrite {run.path}: it already holds a run. Continue it with --resume, or choose a new --workdir")
+    start_epoch = commit["epoch"] if commit else 0
     state = jax.device_put(state, steps.replicated)
     train_groups = [DeviceGroup.put(g, steps.replicated) for g in datasets.train]
 
@@ -172,11 +163,9 @@ def train_and_evaluate(
             "val_accuracy": val["accuracy"],
             "seconds": seconds,
         }
+        _stop_if_diverged(run, record, steps_per_epoch, history)
         history.append(record)
-        files.append_metrics(record)
-        is_best = val["accuracy"] > best_val
-        best_val = max(best_val, val["accuracy"])
-        checkpoints.save(epoch, state, {"epoch": epoch, "best_val_accuracy": best_val}, is_best)
+        commit = _commit_epoch(run, checkpoints, state, record, commit)
         progress.line(
             f"epoch {epoch}/{config.num_epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}  "
             f"val loss {val['loss']:.4f} acc {val['accuracy']:.4f}  {seconds:.1f}s"
@@ -184,21 +173,53 @@ def train_and_evaluate(
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
 
-    summary = _final_evaluation(config, steps, checkpoints, state, datasets, history)
+    summary = {"status": "finished"} | _final_evaluation(config, steps, checkpoints, commit, state, datasets, history)
     summary |= {
         "num_params": num_params(model),
         "train_seconds": sum(m["seconds"] for m in history),
         "compile_seconds": steps.compile_seconds,
     }
-    files.write_summary(summary)
-    checkpoints.close()
-    progress.line(f"test accuracy {summary['test_accuracy']:.4f} (best validation epoch {summary['best_epoch']}); wrote {workdir}")
+    run.write_summary(summary)
+    progress.line(f"test accuracy {summary['test_accuracy']:.4f} (best validation epoch {summary['best_epoch']}); wrote {run.path}")
     return summary
 
 
-def _final_evaluation(config, steps: Steps, checkpoints: Checkpoints, state, datasets: Datasets, history: list[dict]) -> dict:
+def _commit_epoch(run: RunDir, checkpoints: Checkpoints, state, record: dict, commit: dict | None) -> dict:
+    """Save an epoch crash-consistently: its metrics line, its checkpoint(s), then the commit record (the
+    one atomic step), then the checkpoints no longer named are removed. Returns the new commit record."""
+    epoch, best_val = record["epoch"], commit["best_val_accuracy"] if commit else -1.0
+    run.append_metrics(record)
+    is_best = record["val_accuracy"] > best_val
+    saved = {"epoch": epoch, "best_val_accuracy": max(best_val, record["val_accuracy"])}
+    last = checkpoints.save("last", epoch, state, saved)
+    best = checkpoints.save("best", epoch, state, saved) if is_best else commit["checkpoints"]["best"]
+    commit = {"epoch": epoch, "best_epoch": best["epoch"], "best_val_accuracy": saved["best_val_accuracy"]}
+    commit |= {"checkpoints": {"last": last, "best": best}}
+    run.commit(commit)
+    run.remove_unreferenced_checkpoints()
+    return commit
+
+
+def _stop_if_diverged(run: RunDir, record: dict, steps_per_epoch: int, history: list[dict]) -> None:
+    """A non-finite or exploded loss: write a summary marked failed and raise TrainingDivergedError."""
+    loss, val_loss = record["train_loss"], record["val_loss"]
+    if math.isfinite(loss) and loss <= EXPLODED_LOSS and math.isfinite(val_loss):
+        return
+    epoch, exploded = record["epoch"], math.isfinite(loss) and loss > EXPLODED_LOSS
+    what = f"the mean training loss is {loss:.4g}" if exploded or not math.isfinite(loss) else f"the validation loss is {val_loss:.4g}"
+    if exploded:
+        what += f" (above {EXPLODED_LOSS:g}: exploded; a uniform guess costs 2.3)"
+    reason = (
+        f"training diverged in epoch {epoch} (optimizer steps {(epoch - 1) * steps_per_epoch + 1}-{epoch * steps_per_epoch}): "
+        f"{what}; nothing of this epoch was saved. Try a smaller config.learning_rate."
+    )
+    run.write_summary({"status": "failed", "reason": reason, "failed_epoch": epoch, "failed_epoch_metrics": record, "epochs": len(history)})
+    raise TrainingDivergedError(reason)
+
+
+def _final_evaluation(config, steps: Steps, checkpoints: Checkpoints, commit: dict, state, datasets: Datasets, history: list[dict]) -> dict:
     """Test once: with the best-by-validation state (and, for reference, the last)."""
-    best_state, record = checkpoints.restore("best", state)
+    best_state, record = checkpoints.restore(commit["checkpoints"]["best"], state)
     test = evaluate(steps, jax.device_put(best_state, steps.replicated)["params"], datasets.test, config.eval_batch_size)
     is_last = record["epoch"] == history[-1]["epoch"] if history else True
     last = test if is_last else evaluate(steps, state["params"], datasets.test, config.eval_batch_size)

@@ -27,8 +27,9 @@ import configs.fixed
 import configs.report
 import configs.varres
 from train import config_check, paths, runtime
-from train.errors import UserError
+from train.errors import RunDirError, UserError
 from train.report_stats import best_by_mean
+from train.rundir import RunDir
 
 BASES = {"fixed": configs.fixed, "varres": configs.varres}
 
@@ -56,23 +57,28 @@ class Runner:
         self.trained = self.reused = 0
 
     def result(self, config, label: str) -> dict:
-        from train.cli import prepare_workdir
         from train.experiment import load_datasets, model_factory
-        from train.loop import RunFiles, train_and_evaluate
+        from train.loop import train_and_evaluate
         from train.progress import EpochProgress
 
-        workdir = self.runs_dir / run_id(config)
-        files = RunFiles(workdir)
-        if files.read_summary() is not None:
+        run_dir = RunDir(self.runs_dir / run_id(config))
+        summary = run_dir.read_summary()
+        if summary is not None and summary.get("status") == "failed":
+            raise RunDirError(f"run {run_dir.path} failed: {summary.get('reason')}")
+        if summary is not None:
             self.reused += 1
         else:
-            resume = (workdir / "config.json").is_file()
-            print(f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> {workdir}", flush=True)
-            config = prepare_workdir(workdir, resume, config, {})
-            datasets = load_datasets(config, self.cache, self.data)
-            train_and_evaluate(config, workdir, datasets, model_factory(config), resume=resume, progress=EpochProgress(live=False))
+            resume = run_dir.config_file.is_file()
+            print(f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> {run_dir.path}", flush=True)
+            try:
+                config = run_dir.config_to_run(config, resume, {})
+                datasets = load_datasets(config, self.cache, self.data)
+                run_dir.start(config, resume)
+                train_and_evaluate(config, run_dir, datasets, model_factory(config), resume=resume, progress=EpochProgress(live=False))
+            finally:
+                run_dir.release()
             self.trained += 1
-        return {"run": workdir.name, "seed": config.seed, "summary": files.read_summary(), "metrics": files.read_metrics()}
+        return {"run": run_dir.path.name, "seed": config.seed, "summary": run_dir.read_summary(), "metrics": run_dir.read_metrics()}
 
 
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:

@@ -1,47 +1,40 @@
 """A finished (or interrupted) run of train.fixed or train.varres, loaded for use.
 
 The run's ``config.json`` rebuilds the model and the best-by-validation
-checkpoint supplies its parameters. Images are prepared as the model takes
+checkpoint its commit record names supplies its parameters (the last one if the
+best is damaged, said on one line). Images are prepared as the model takes
 them (:func:`train.experiment.prepare_groups`): resized for a fixed-resolution
 model, grouped or bucketed by resolution for a variable-resolution one.
 """
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import jax
-import ml_collections
 import numpy as np
 from flax import nnx
 
 from train.checkpoints import Checkpoints
 from train.data import Split, eval_batches
-from train.errors import RunDirError
 from train.experiment import model_factory, prepare_groups
 from train.imagefolder import group_by_resolution
 from train.loop import evaluate, make_optimizer
+from train.rundir import RunDir
 from train.steps import Steps
 
 
 class TrainedRun:
-    def __init__(self, workdir: Path):
-        workdir = Path(workdir)
-        config_file = workdir / "config.json"
-        if not config_file.is_file():
-            raise RunDirError(f"{workdir} is not a run of train.fixed or train.varres: it has no config.json")
-        self.workdir = workdir
-        self.config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
+    def __init__(self, workdir: Path, say=lambda line: print(line, file=sys.stderr)):
+        """``say`` gets the one line telling that a damaged best checkpoint was passed over for the last one."""
+        run = RunDir(workdir)
+        self.workdir = run.path
+        self.config = run.read_config()
         model = model_factory(self.config)(nnx.Rngs(0))
         graphdef, params = nnx.split(model)
         like = {"params": params, "opt_state": make_optimizer(self.config, 1).init(params)}
-        checkpoints = Checkpoints(workdir, read_only=True)
-        restored = checkpoints.restore("best", like)
-        checkpoints.close()
-        if restored is None:
-            raise RunDirError(f"{workdir} has no checkpoint yet: it stopped before finishing its first epoch")
-        state, self.record = restored
+        state, self.record = Checkpoints(run).best_for_use(run.read_commit(), like, say)
         self.steps = Steps(graphdef, tx=None)
         self.params = jax.device_put(state["params"], self.steps.replicated)
 
