@@ -5,8 +5,9 @@
 
 The config is ``configs/<name>.py`` (``get_config()``), overridable field by
 field. A new run needs a new (or empty) workdir; ``--resume`` continues the run
-in an existing one from its last checkpoint, with its saved config plus any
-``--config.*`` given now (for example a larger ``num_epochs``).
+in an existing one from its last committed epoch with its saved config; a
+``--config.*`` given now that would change the epochs already done is refused
+(train/rundir.py).
 """
 
 from __future__ import annotations
