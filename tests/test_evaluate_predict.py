@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +104,76 @@ def test_evaluate_reads_only_the_test_split_of_a_tree(fixed_run, tmp_path):
     write_tree(tmp_path / "train_only", splits=("train",), per_class=1, seed=8)
     with pytest.raises(DataUnavailableError, match="no images found in .*train_only in the split"):
         evaluate_run(fixed_run, tmp_path / "train_only")
+
+
+def test_sixteen_bit_and_inverted_images_predict_like_the_original(fixed_run, tree, tmp_path, capsys):
+    from PIL import Image
+
+    from train.predict import predict_images
+
+    originals = sorted((tree / "test").rglob("0-*.png"))[:4]  # 32x32
+    sixteen, inverted = [], []
+    for i, path in enumerate(originals):
+        image = np.asarray(Image.open(path))
+        sixteen.append(tmp_path / f"{i}-16bit.png")
+        Image.fromarray(image.astype(np.uint16) * 257).save(sixteen[-1])  # mode I;16
+        inverted.append(tmp_path / f"{i}-inverted.png")
+        Image.fromarray(255 - image).save(inverted[-1])
+    both = predict_images(fixed_run, originals + sixteen)
+    assert "look inverted" not in capsys.readouterr().err
+    expected, got_16 = both[:4], both[4:]
+    got_inverted = predict_images(fixed_run, inverted, invert=True)
+    assert "look inverted" not in capsys.readouterr().err  # --invert: nothing to warn about
+    for got in (got_16, got_inverted):
+        assert [digit for _, digit, _ in got] == [digit for _, digit, _ in expected]
+        assert [p for *_, p in got] == pytest.approx([p for *_, p in expected], abs=1e-5)
+    predict_images(fixed_run, inverted)
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("warning: 4 of 4 images look inverted") and "--invert" in warning and "\n" not in warning
+
+
+def test_evaluate_warns_about_an_inverted_tree_and_inverts_it(fixed_run, tree, tmp_path):
+    from PIL import Image
+
+    from train.evaluate import evaluate_run
+
+    for path in (tree / "test").rglob("*.png"):
+        target = tmp_path / "inverted" / path.relative_to(tree)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - np.asarray(Image.open(path))).save(target)
+    original = evaluate_run(fixed_run, tree)
+    assert "warning" not in original
+    assert "--invert" in evaluate_run(fixed_run, tmp_path / "inverted")["warning"]
+    inverted = evaluate_run(fixed_run, tmp_path / "inverted", invert=True)
+    assert "warning" not in inverted and inverted["accuracy"] == pytest.approx(original["accuracy"])
+
+
+def test_evaluate_prints_per_class_accuracy_confusion_and_misclassified_files(fixed_run, tree, capsys):
+    from train.evaluate import main
+
+    main([f"--workdir={fixed_run}", f"--data={tree}", "--per_class", "--confusion", "--misclassified"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    confusion = np.asarray(result["confusion"])  # rows: true digit, columns: predicted
+    assert confusion.shape == (10, 10) and confusion.sum() == result["n"] == 90
+    assert np.trace(confusion) / 90 == pytest.approx(result["accuracy"])
+    assert result["per_class"] == pytest.approx((np.diag(confusion) / confusion.sum(1)).tolist())
+    assert [line for line in lines if line.startswith("digit ")] == [
+        f"digit {d}: accuracy {result['per_class'][d]:.4f} of {confusion[d].sum()}" for d in range(10)
+    ]
+    assert any(line.startswith("true \\ predicted") for line in lines)
+    wrong = [line.split("\t") for line in lines if "\tpredicted " in line]
+    assert len(wrong) == len(result["misclassified"]) == 90 - np.trace(confusion)
+    for file, true, predicted in wrong:
+        assert (tree / "test").as_posix() in file and true == f"true {Path(file).parent.name}" and predicted != f"predicted {true[5:]}"
+
+
+def test_evaluate_on_a_truncated_tgz_is_one_line_naming_it(fixed_run, tree, tmp_path):
+    from imagefolder_trees import tar_tree
+
+    archive = tar_tree(tree, tmp_path / "tree.tgz")
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    command = [sys.executable, "-m", "train.evaluate", f"--workdir={fixed_run}", f"--data={archive}"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip() == done.stderr.strip().splitlines()[0]
+    assert f"{archive} is truncated or corrupt" in done.stderr

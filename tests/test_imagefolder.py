@@ -149,3 +149,47 @@ def test_real_mnist_varres_tgz(mnist_cache):
     assert sum(len(g) for g in splits["train"]) == 60_000 and sum(len(g) for g in splits["test"]) == 10_000
     test_labels = np.concatenate([g.labels for g in splits["test"]])
     assert np.bincount(test_labels, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _mode_cases():
+    """(name, encoded image, expected uint8 (H, W)): a digit-like square of ink 204 on 0, in many modes."""
+    ink = np.zeros((8, 8), np.uint8)
+    ink[2:6, 3:5] = 204
+    opaque = np.where(ink > 0, 255, 0).astype(np.uint8)
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = 255  # transparent pixels are white underneath: only the alpha says they are background
+    rgba[..., 3] = opaque  # the ink opaque, white
+    dark = rgba.copy()
+    dark[..., :3] = 0  # black ink on a transparent background
+    la = np.stack([np.full((8, 8), 255, np.uint8), rgba[..., 3]], -1)
+    palette = Image.fromarray(np.where(ink > 0, 1, 0).astype(np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 204, 204, 204] + [0] * 762)
+    transparent_palette = Image.fromarray(np.where(ink > 0, 1, 0).astype(np.uint8), mode="P")
+    transparent_palette.putpalette([255, 255, 255, 255, 255, 255] + [0] * 762)
+    transparent_palette.info["transparency"] = 0  # colour 0 (white) is transparent
+    return [
+        ("16-bit PNG (I;16)", _png(Image.fromarray(ink.astype(np.uint16) * 257)), ink),
+        ("32-bit integer TIFF (I), 16-bit range", _png(Image.fromarray(ink.astype(np.int32) * 257), "TIFF"), ink),
+        ("float TIFF (F) in [0, 1]", _png(Image.fromarray(ink.astype(np.float32) / 255), "TIFF"), ink),
+        ("RGBA, light ink on transparent white", _png(Image.fromarray(rgba, mode="RGBA")), opaque),
+        ("RGBA, dark ink on transparent", _png(Image.fromarray(dark, mode="RGBA")), 255 - opaque),
+        ("LA, light ink", _png(Image.fromarray(la, mode="LA")), opaque),
+        ("P", _png(palette), ink),
+        ("P with a transparent colour", _png(transparent_palette), opaque),
+        ("1 (bilevel)", _png(Image.fromarray(ink > 0).convert("1")), opaque),
+    ]
+
+
+@pytest.mark.parametrize("name, data, expected", _mode_cases(), ids=[case[0] for case in _mode_cases()])
+def test_every_image_mode_is_scaled_to_8_bits(name, data, expected):
+    from train.imagefolder import decode_gray
+
+    np.testing.assert_array_equal(decode_gray(data, name), expected)
