@@ -10,6 +10,8 @@ without importing TensorFlow at all.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 from pathlib import Path
@@ -63,12 +65,15 @@ def _prepare_with_tfds(cache: Path, manual_dir: Path | None, download: bool, dat
             # fail at once: TFDS would retry the unreachable network for minutes
             raise ConnectionError(f"{DOWNLOAD_HOST} cannot be reached")
         tfds = import_tfds()
-        if manual_dir is not None:
-            tfds.disable_progress_bar()  # nothing is downloaded: no "Dl Completed" bars
+        quiet = contextlib.nullcontext()
+        if manual_dir is not None:  # nothing is downloaded: no "Downloading" line or "Dl Completed" bars
+            tfds.disable_progress_bar()
+            quiet = contextlib.redirect_stdout(io.StringIO())
             print(f"preparing MNIST from {manual_dir} into {cache} (once; about a minute)", flush=True)
         builder = tfds.builder(TFDS_NAME, data_dir=str(cache / "tensorflow_datasets"))
         config = tfds.download.DownloadConfig(manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False)
-        builder.download_and_prepare(download_dir=str(cache / "downloads"), download_config=config)
+        with quiet:
+            builder.download_and_prepare(download_dir=str(cache / "downloads"), download_config=config)
     except Exception as err:  # TFDS raises many kinds; the user needs one sentence
         raise DataUnavailableError(f"MNIST could not be prepared from {source}: {type(err).__name__}: {err}. {how}") from None
     arrays = {}
