@@ -41,6 +41,8 @@ BAD_VALUES = [
     ("varres", "max_resolutions", 0, "integer >= 1"),
     ("varres", "bucket_step", 0, "integer >= 1"),
     ("varres", "varres.channels", (16, -32), "non-empty tuple"),
+    ("varres", "varres.channels", (8, 8, 8, 8, 8, 8), "at most 5 stages"),  # 32x32 images: five 2x2 poolings
+    ("fixed", "fixed.image_size", 32, "must be 28 for dataset 'mnist'"),
 ]
 BASES = {"fixed": configs.fixed, "varres": configs.varres}
 

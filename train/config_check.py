@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 from train.errors import ConfigError
 
 TRAINING_IMAGES = 60_000  # MNIST and mnist-varres alike: num_val must leave some for training
+SMALLEST_SIDE = {"mnist": 28, "mnist-varres": 32}  # the smallest images of each dataset
 
 
 class Rule(NamedTuple):
@@ -121,6 +122,14 @@ def validate(config) -> None:
     if fields.get("model") == "fixed" and channels and size is not None and size < 2 ** len(channels):
         raise ConfigError(
             f"config.fixed.image_size = {size}: must be >= {2 ** len(channels)} for its {len(channels)} 2x2 pooling stages (fixed.channels)"
+        )
+    if fields.get("model") == "fixed" and fields.get("dataset") == "mnist" and size != 28:
+        raise ConfigError(f"config.fixed.image_size = {size}: must be 28 for dataset 'mnist' (its images are not resized)")
+    varres, smallest = fields.get("varres.channels"), SMALLEST_SIDE.get(fields.get("dataset"))
+    if fields.get("model") == "varres" and varres and smallest and 2 ** len(varres) > smallest:
+        raise ConfigError(
+            f"config.varres.channels = {tuple(varres)}: at most {int(math.log2(smallest))} stages, so that the "
+            f"{smallest}x{smallest} images of {fields['dataset']!r} survive its 2x2 poolings"
         )
 
 
