@@ -51,17 +51,18 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
     from train.loop import train_and_evaluate
 
     config_check.validate(config)  # every field, before the workdir or the data is touched
-    run_dir = RunDir(workdir)
+    run_dir, created = RunDir(workdir), False
     try:
         config = run_dir.config_to_run(config, resume, overrides)
         print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
         datasets = load_datasets(config, paths.cache_dir(cache), paths.data_dir(data))
         run_dir.start(config, resume)
+        created = not resume
         return train_and_evaluate(config, run_dir, datasets, model_factory(config), resume=resume)
     except ConfigError:
-        if not resume:
+        if created:  # refused before its first epoch: a failed start leaves no half-made run
             run_dir.release()
-            run_dir.discard_new()  # a failed start leaves no half-made run
+            run_dir.discard_new()
         raise
     finally:
         run_dir.release()
