@@ -14,15 +14,32 @@ Public API::
 """
 
 from jaxconv import reference
-from jaxconv._conv import conv2d, conv2d_input_grad, conv2d_weight_grad
-from jaxconv._layer import Conv2D
+from jaxconv._conv import (
+    conv,
+    conv1d,
+    conv2d,
+    conv2d_input_grad,
+    conv2d_weight_grad,
+    conv3d,
+    conv_input_grad,
+    conv_weight_grad,
+)
+from jaxconv._general import conv_general_dilated
+from jaxconv._layer import Conv, Conv2D
 from jaxconv._patches import fold, unfold
 from jaxconv._pool import global_max_pool, global_mean_pool, max_pool, max_pool_mask
 from jaxconv._shapes import output_size
 
 __all__ = [
+    "Conv",
     "Conv2D",
+    "conv",
+    "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_general_dilated",
+    "conv_input_grad",
+    "conv_weight_grad",
     "conv2d_input_grad",
     "conv2d_weight_grad",
     "fold",

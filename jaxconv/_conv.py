@@ -1,24 +1,24 @@
-"""2-D convolution as unfold + matrix product, with hand-derived gradients.
+"""The convolution as unfold + matrix product, any rank, with hand-derived gradients.
 
-The derivation (Q4 and Q5 of the assignment), as shape algebra. Write
-M = N·H_out·W_out for the number of output pixels in the batch and
-K = kh·kw·C_in for the length of one patch.
+The derivation (Q4 and Q5 of the assignment, then past it), as shape algebra.
+Write T = prod(kernel) for the kernel's taps, M = N·prod(spatial_out) for the
+output pixels of the batch, G for the groups, C = C_in / G and O = C_out / G
+for the channels of one group. The full derivation with pictures is in
+docs/guide.md; here is what the code below computes.
 
-Forward::
+Dense (G = 1), K = T·C_in::
 
-    X : (N, H, W, C_in)                       input, NHWC
-    U = unfold(X)          : (M, K)           one row per output pixel
-    W : (K, C_out)                            the HWIO kernel, reshaped
+    X : (N, *S, C_in)                          input, channels-last
+    U = unfold(X)          : (M, K)            one row per output pixel
+    W : (K, C_out)                             the (*k, C_in, C_out) kernel, reshaped
     Y' = U W               : [M, K] [K, C_out] -> [M, C_out]
-    Y = reshape(Y')        : (N, H_out, W_out, C_out)
+    Y = reshape(Y')        : (N, *S_out, C_out)
 
-Backward, with the output cotangent g = dL/dY and g' = reshape(g) : (M, C_out)::
-
-    Y'_mo = sum_k U_mk W_ko, so
-
-    dW_ko = sum_m U_mk g'_mo   ->  dW = Uᵀ g'  : [K, M] [M, C_out] -> [K, C_out]
-    dU_mk = sum_o g'_mo W_ko   ->  dU = g' Wᵀ  : [M, C_out] [C_out, K] -> [M, K]
-    dX = fold(dU)                             : [M, K] -> (N, H, W, C_in)
+    With the output cotangent g = dL/dY, g' = reshape(g) : (M, C_out), and
+    Y'_mo = sum_k U_mk W_ko:
+    dW_ko = sum_m U_mk g'_mo  ->  dW = Uᵀ g'   : [K, M] [M, C_out] -> [K, C_out]
+    dU_mk = sum_o g'_mo W_ko  ->  dU = g' Wᵀ   : [M, C_out] [C_out, K] -> [M, K]
+    dX = fold(dU)                              : [M, K] -> (N, *S, C_in)
 
 unfold copies each input entry into every patch that covers it, so its adjoint
 ``fold`` adds up the gradients of all those copies (and drops the ones that
@@ -26,9 +26,36 @@ landed in the zero padding). Two mistakes to avoid, both in the student report
 this project corrects: fold the *gradient* dU, not the forward patches U; and
 fold with the forward's own stride and padding, not with stride 1 and padding 0.
 
-The backward below uses only unfold, fold and einsum: no jax.grad, jax.vjp,
-jax.linear_transpose or lax convolution. Its own derivative (needed for
-grad-of-grad) is JAX's ordinary autodiff of those einsums, slices and pads.
+Dilation, padding of any form and input dilation change only unfold, never the
+products: tap t of axis a reads padded row ``o·s + t·d``, so the taps of a
+dilated kernel are d rows apart; asymmetric and 'SAME' padding become one
+``(lo, hi)`` pair per axis; input dilation r inserts r - 1 zeros between input
+rows. fold, built from the same geometry, is the adjoint of all of it (the
+adjoint of zero insertion keeps every r-th row), so dX = fold(dU) holds as is.
+
+Groups (G > 1): output channel block g sees only input channel block g. As one
+matrix the kernel is block-diagonal, W_full = diag(W_1, ..., W_G) : (T·C_in, C_out)
+with zeros off the blocks; the code never builds it and runs the G blocks as
+one batched product over the patches split by group::
+
+    U : (M, T, G, C)        W : (T, C, G, O)        g' : (M, G, O)
+    Y'_mgo = sum_tc U_mtgc W_tcgo               : [M, T·C] [T·C, O] -> [M, O], per g
+    dW_tcgo = sum_m U_mtgc g'_mgo               : [T·C, M] [M, O] -> [T·C, O], per g
+    dU_mtgc = sum_o g'_mgo W_tcgo               : [M, O] [O, T·C] -> [M, T·C], per g
+    dX = fold(dU)
+
+Depthwise (G = C_in, so C = 1, any multiplier O): the sum over c vanishes and
+each tap is one multiply-add, with no patch matrix at all. For tap t with the
+strided view V_t = unfold's tap t, (M, G)::
+
+    Y'_mgo = sum_t V_t[m, g] W_tgo              : T multiply-adds of (M, G, 1) * (G, O)
+    dW_tgo = sum_m V_t[m, g] g'_mgo             : one reduction over M per tap
+    dV_t[m, g] = sum_o g'_mgo W_tgo             : then dX = sum_t place_tap(dV_t) = fold
+
+The backward below uses only unfold's views, fold's placements and einsum: no
+jax.grad, jax.vjp, jax.linear_transpose or lax convolution. Its own derivative
+(needed for grad-of-grad and jax.hessian) is JAX's ordinary autodiff of those
+einsums, slices and pads.
 """
 
 from __future__ import annotations
@@ -38,8 +65,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxconv._patches import fold, unfold
-from jaxconv._shapes import IntOrPair, check_nhwc, conv_output_hw, pair
+from jaxconv._patches import fold_taps, pad_input, tap_views, unfold_taps
+from jaxconv._shapes import ConvGeometry, IntOrPair, Padding, conv_geometry
 
 
 def _accumulation_dtype(dtype):
@@ -47,127 +74,329 @@ def _accumulation_dtype(dtype):
     return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else None
 
 
-def _check_conv_args(x_shape, kernel_shape, stride, padding):
-    check_nhwc("x", x_shape)
-    if len(kernel_shape) != 4:
-        raise ValueError(
-            "kernel must be HWIO (kernel_h, kernel_w, in_channels, out_channels), a rank-4 array; "
-            f"got shape {tuple(kernel_shape)} of rank {len(kernel_shape)}"
-        )
-    kh, kw, c_in, _ = kernel_shape
-    if x_shape[3] != c_in:
-        raise ValueError(
-            f"x has {x_shape[3]} input channels (shape {tuple(x_shape)}, NHWC) but the kernel expects "
-            f"{c_in} (shape {tuple(kernel_shape)}, HWIO): the channel counts must match"
-        )
-    return conv_output_hw(x_shape[1:3], (kh, kw), stride, padding)
+# ---------------------------------------------------------------------------
+# The three products of each kind of convolution: forward, dW and dU.
 
 
-def conv2d_weight_grad(x: jax.Array, kernel_shape, g: jax.Array, stride=1, padding=0, precision=None) -> jax.Array:
-    """dL/dW = Uᵀ g' for the convolution of ``x``.
+def _dense_forward(x, kernel, geometry, precision):
+    n, c_out = x.shape[0], kernel.shape[-1]
+    patches = unfold_taps(x, geometry)  # (N, *O, T, C_in)
+    u = patches.reshape(-1, geometry.num_taps * x.shape[-1])  # (M, K)
+    w_matrix = kernel.reshape(-1, c_out)  # (K, C_out)
+    acc = _accumulation_dtype(x.dtype)
+    y = jnp.einsum("mk,ko->mo", u, w_matrix, precision=precision, preferred_element_type=acc)  # (M, C_out)
+    return y.astype(x.dtype).reshape(n, *geometry.output_size, c_out)  # (N, *O, C_out)
 
-    **Arguments:**
-      x: the convolution's input, ``(N, H, W, C_in)``.
-      kernel_shape: ``(kh, kw, C_in, C_out)``.
-      g: the output cotangent dL/dY, ``(N, H_out, W_out, C_out)``.
-      stride, padding: as given to :func:`conv2d`.
 
-    **Returns:** dL/dW with shape ``kernel_shape``.
-    """
-    kh, kw, _, c_out = kernel_shape
-    patches = unfold(x, (kh, kw), stride, padding)  # (N, H_out, W_out, K)
-    k = patches.shape[-1]
-    # A 2-D contraction over M: XLA's CPU dot ran 1.5-3x faster on this than on
-    # the same einsum written over (n, h, w).
-    u = patches.reshape(-1, k)  # (M, K)
-    g_rows = g.reshape(-1, c_out)  # (M, C_out)
+def _dense_weight_grad(x, kernel_shape, g, geometry, precision):
+    patches = unfold_taps(x, geometry)  # (N, *O, T, C_in)
+    # A 2-D contraction over M: XLA's CPU dot runs faster on it than on the same
+    # einsum over (n, *spatial) (docs/performance.md).
+    u = patches.reshape(-1, geometry.num_taps * x.shape[-1])  # (M, K)
+    g_rows = g.reshape(-1, kernel_shape[-1])  # (M, C_out)
     acc = _accumulation_dtype(u.dtype)
     dw = jnp.einsum("mk,mo->ko", u, g_rows, precision=precision, preferred_element_type=acc)  # (K, C_out)
-    return dw.astype(x.dtype).reshape(kernel_shape)  # (kh, kw, C_in, C_out)
+    return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C_in, C_out)
 
 
-def conv2d_input_grad(input_shape, kernel: jax.Array, g: jax.Array, stride=1, padding=0, precision=None) -> jax.Array:
-    """dL/dX = fold(g' Wᵀ) for a convolution with ``kernel``.
-
-    **Arguments:**
-      input_shape: ``(N, H, W, C_in)`` of the convolution's input.
-      kernel: the HWIO kernel ``(kh, kw, C_in, C_out)``.
-      g: the output cotangent dL/dY, ``(N, H_out, W_out, C_out)``.
-      stride, padding: as given to :func:`conv2d`.
-
-    **Returns:** dL/dX with shape ``input_shape``.
-    """
-    kh, kw, c_in, c_out = kernel.shape
-    n, ho, wo, _ = g.shape
-    w_matrix = kernel.reshape(kh * kw * c_in, c_out)  # (K, C_out)
+def _dense_patch_grad(kernel, g, geometry, precision):
+    c_in, c_out = kernel.shape[-2], kernel.shape[-1]
+    w_matrix = kernel.reshape(-1, c_out)  # (K, C_out)
     g_rows = g.reshape(-1, c_out)  # (M, C_out)
     acc = _accumulation_dtype(g.dtype)
     du = jnp.einsum("mo,ko->mk", g_rows, w_matrix, precision=precision, preferred_element_type=acc)  # (M, K)
-    du = du.reshape(n, ho, wo, kh * kw * c_in)  # (N, H_out, W_out, K)
-    # fold sums up to kh·kw overlapping taps: keep the accumulation dtype until then
-    return fold(du, input_shape, (kh, kw), stride, padding).astype(g.dtype)  # (N, H, W, C_in)
+    return du.reshape(g.shape[0], *geometry.output_size, geometry.num_taps, c_in)  # (N, *O, T, C_in)
 
 
-def _conv2d_forward(x, kernel, stride, padding, precision):
-    kh, kw, c_in, c_out = kernel.shape
-    patches = unfold(x, (kh, kw), stride, padding)  # (N, H_out, W_out, K)
-    n, ho, wo, k = patches.shape
-    u = patches.reshape(-1, k)  # (M, K)
-    w_matrix = kernel.reshape(k, c_out)  # (K, C_out)
+def _grouped_forward(x, kernel, geometry, groups, precision):
+    n, c_out, t = x.shape[0], kernel.shape[-1], geometry.num_taps
+    c, o = x.shape[-1] // groups, c_out // groups
+    u = unfold_taps(x, geometry).reshape(-1, t, groups, c)  # (M, T, G, C)
+    w = kernel.reshape(t, c, groups, o)  # (T, C, G, O)
     acc = _accumulation_dtype(x.dtype)
-    y = jnp.einsum("mk,ko->mo", u, w_matrix, precision=precision, preferred_element_type=acc)  # (M, C_out)
-    return y.astype(x.dtype).reshape(n, ho, wo, c_out)  # (N, H_out, W_out, C_out)
+    y = jnp.einsum("mtgc,tcgo->mgo", u, w, precision=precision, preferred_element_type=acc)  # (M, G, O)
+    return y.astype(x.dtype).reshape(n, *geometry.output_size, c_out)  # (N, *O, C_out)
+
+
+def _grouped_weight_grad(x, kernel_shape, g, geometry, groups, precision):
+    t, c_out = geometry.num_taps, kernel_shape[-1]
+    c, o = x.shape[-1] // groups, c_out // groups
+    u = unfold_taps(x, geometry).reshape(-1, t, groups, c)  # (M, T, G, C)
+    g_rows = g.reshape(-1, groups, o)  # (M, G, O)
+    acc = _accumulation_dtype(x.dtype)
+    dw = jnp.einsum("mtgc,mgo->tcgo", u, g_rows, precision=precision, preferred_element_type=acc)  # (T, C, G, O)
+    return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C, C_out)
+
+
+def _grouped_patch_grad(kernel, g, geometry, groups, precision):
+    t, c, c_out = geometry.num_taps, kernel.shape[-2], kernel.shape[-1]
+    o = c_out // groups
+    w = kernel.reshape(t, c, groups, o)  # (T, C, G, O)
+    g_rows = g.reshape(-1, groups, o)  # (M, G, O)
+    acc = _accumulation_dtype(g.dtype)
+    du = jnp.einsum("mgo,tcgo->mtgc", g_rows, w, precision=precision, preferred_element_type=acc)  # (M, T, G, C)
+    return du.reshape(g.shape[0], *geometry.output_size, t, groups * c)  # (N, *O, T, C_in)
+
+
+def _depthwise_forward(x, kernel, geometry, precision):
+    del precision  # elementwise products: no matrix unit to set a precision for
+    n, groups, c_out = x.shape[0], x.shape[-1], kernel.shape[-1]
+    acc = _accumulation_dtype(x.dtype) or x.dtype
+    w = kernel.reshape(geometry.num_taps, 1, groups, c_out // groups).astype(acc)  # (T, 1, G, O)
+    views = tap_views(pad_input(x, geometry), geometry)  # T × (N, *O, G)
+    y = sum(v.reshape(-1, groups, 1).astype(acc) * w[t] for t, v in enumerate(views))  # (M, G, O)
+    return y.astype(x.dtype).reshape(n, *geometry.output_size, c_out)  # (N, *O, C_out)
+
+
+def _depthwise_weight_grad(x, kernel_shape, g, geometry):
+    groups = x.shape[-1]
+    acc = _accumulation_dtype(x.dtype) or x.dtype
+    g_rows = g.reshape(-1, groups, kernel_shape[-1] // groups).astype(acc)  # (M, G, O)
+    views = tap_views(pad_input(x, geometry), geometry)  # T × (N, *O, G)
+    dw = jnp.stack([jnp.sum(v.reshape(-1, groups, 1).astype(acc) * g_rows, axis=0) for v in views])  # (T, G, O)
+    return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, 1, C_out)
+
+
+def _depthwise_patch_grads(kernel, g, geometry, groups):
+    o = kernel.shape[-1] // groups
+    acc = _accumulation_dtype(g.dtype) or g.dtype
+    w = kernel.reshape(geometry.num_taps, 1, groups, o).astype(acc)  # (T, 1, G, O)
+    g_rows = g.reshape(-1, groups, o).astype(acc)  # (M, G, O)
+    tap_shape = (g.shape[0], *geometry.output_size, groups)
+    return [jnp.sum(g_rows * w[t], axis=-1).reshape(tap_shape) for t in range(geometry.num_taps)]  # T × (N, *O, G)
+
+
+# ---------------------------------------------------------------------------
+# One forward and one backward for every kind, chosen by the groups.
+
+
+def _is_depthwise(c_in: int, groups: int) -> bool:
+    return groups > 1 and groups == c_in
+
+
+def _forward(x, kernel, geometry: ConvGeometry, groups: int, precision):
+    if groups == 1:
+        return _dense_forward(x, kernel, geometry, precision)
+    if _is_depthwise(x.shape[-1], groups):
+        return _depthwise_forward(x, kernel, geometry, precision)
+    return _grouped_forward(x, kernel, geometry, groups, precision)
+
+
+def _weight_grad(x, kernel_shape, g, geometry: ConvGeometry, groups: int, precision):
+    """dL/dW: Uᵀ g' (per group; per tap for depthwise)."""
+    if groups == 1:
+        return _dense_weight_grad(x, kernel_shape, g, geometry, precision)
+    if _is_depthwise(x.shape[-1], groups):
+        return _depthwise_weight_grad(x, kernel_shape, g, geometry)
+    return _grouped_weight_grad(x, kernel_shape, g, geometry, groups, precision)
+
+
+def _input_grad(kernel, g, geometry: ConvGeometry, groups: int, precision):
+    """dL/dX: fold(g' Wᵀ) (per group; per tap for depthwise). fold sums up to T overlapping
+    taps, so the accumulation dtype is kept until after it."""
+    c_in = kernel.shape[-2] * groups
+    if _is_depthwise(c_in, groups):
+        taps = _depthwise_patch_grads(kernel, g, geometry, groups)  # T × (N, *O, C_in)
+    else:
+        if groups == 1:
+            du = _dense_patch_grad(kernel, g, geometry, precision)  # (N, *O, T, C_in)
+        else:
+            du = _grouped_patch_grad(kernel, g, geometry, groups, precision)  # (N, *O, T, C_in)
+        taps = [du[..., t, :] for t in range(geometry.num_taps)]  # T × (N, *O, C_in)
+    return fold_taps(taps, geometry).astype(g.dtype)  # (N, *S, C_in)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv2d(x, kernel, stride, padding, precision):
-    return _conv2d_forward(x, kernel, stride, padding, precision)
+def _conv(x, kernel, geometry, groups, precision):
+    return _forward(x, kernel, geometry, groups, precision)
 
 
-def _conv2d_fwd(x, kernel, stride, padding, precision):
-    # Keep X, not U: U is kh·kw times larger, and under jit XLA computes the
-    # unfold once for both passes anyway (measured: same speed either way).
-    return _conv2d_forward(x, kernel, stride, padding, precision), (x, kernel)
+def _conv_fwd(x, kernel, geometry, groups, precision):
+    # Keep X, not U: U is T times larger, and under jit XLA computes the unfold
+    # once for both passes anyway.
+    return _forward(x, kernel, geometry, groups, precision), (x, kernel)
 
 
-def _conv2d_bwd(stride, padding, precision, residuals, g):
+def _conv_bwd(geometry, groups, precision, residuals, g):
     x, kernel = residuals
-    dx = conv2d_input_grad(x.shape, kernel, g, stride, padding, precision)
-    dw = conv2d_weight_grad(x, kernel.shape, g, stride, padding, precision)
+    dx = _input_grad(kernel, g, geometry, groups, precision)
+    dw = _weight_grad(x, kernel.shape, g, geometry, groups, precision)
     assert dx.shape == x.shape and dw.shape == kernel.shape
     return dx.astype(x.dtype), dw.astype(kernel.dtype)
 
 
-_conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+_conv.defvjp(_conv_fwd, _conv_bwd)
 
 
-def conv2d(
+# ---------------------------------------------------------------------------
+# Argument checks and the public functions.
+
+_LAYOUTS = {1: ("NWC", "WIO"), 2: ("NHWC", "HWIO"), 3: ("NDHWC", "DHWIO")}
+
+
+def _layouts(rank: int) -> tuple[str, str]:
+    return _LAYOUTS.get(rank, ("channels-last", "(*k, I, O)"))
+
+
+def check_rank(name: str, x_shape, kernel_shape, rank: int) -> None:
+    """conv1d/conv2d/conv3d: both arrays of the function's rank."""
+    x_layout, k_layout = _layouts(rank)
+    if len(x_shape) != rank + 2:
+        raise ValueError(
+            f"x must be {x_layout} ({rank} spatial axes) for {name}, a rank-{rank + 2} array; "
+            f"got shape {tuple(x_shape)} of rank {len(x_shape)}"
+        )
+    if len(kernel_shape) != rank + 2:
+        raise ValueError(
+            f"kernel must be {k_layout} ({rank} spatial axes) for {name}, a rank-{rank + 2} array; "
+            f"got shape {tuple(kernel_shape)} of rank {len(kernel_shape)}"
+        )
+
+
+def check_channels(x_shape, kernel_shape, groups) -> int:
+    """The groups as an int, after checking that x, the kernel and the groups fit together."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"groups must be an integer >= 1, got {groups!r}")
+    if len(kernel_shape) < 3 or len(x_shape) != len(kernel_shape):
+        raise ValueError(
+            f"x {tuple(x_shape)} must be (N, *spatial, C_in) and the kernel {tuple(kernel_shape)} (*k, C_in // groups, C_out), "
+            "with the same number of spatial axes (at least one)"
+        )
+    x_layout, k_layout = _layouts(len(x_shape) - 2)
+    c_in, k_in, c_out = x_shape[-1], kernel_shape[-2], kernel_shape[-1]
+    if groups == 1 and c_in != k_in:
+        raise ValueError(
+            f"x has {c_in} input channels (shape {tuple(x_shape)}, {x_layout}) but the kernel expects "
+            f"{k_in} (shape {tuple(kernel_shape)}, {k_layout}): the channel counts must match"
+        )
+    if c_in % groups:
+        raise ValueError(f"x has {c_in} input channels (shape {tuple(x_shape)}), which do not split into {groups} groups")
+    if c_out % groups:
+        raise ValueError(f"the kernel has {c_out} output channels (shape {tuple(kernel_shape)}), which do not split into {groups} groups")
+    if k_in != c_in // groups:
+        raise ValueError(
+            f"x has {c_in} input channels (shape {tuple(x_shape)}), {c_in // groups} per group for {groups} groups, but the kernel "
+            f"expects {k_in} per group (shape {tuple(kernel_shape)}, (*k, C_in // groups, C_out))"
+        )
+    return groups
+
+
+def common_float_dtype(x, kernel):
+    dtype = jnp.promote_types(x.dtype, kernel.dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"the convolution needs floating-point inputs, got x {x.dtype} and kernel {kernel.dtype}")
+    return dtype
+
+
+def conv_with_geometry(x, kernel, geometry: ConvGeometry, groups: int, precision=None):
+    """The custom-VJP convolution for checked arguments (``conv`` and ``conv_general_dilated`` use it)."""
+    dtype = common_float_dtype(x, kernel)
+    return _conv(x.astype(dtype), kernel.astype(dtype), geometry, groups, precision)
+
+
+def conv(
     x: jax.Array,
     kernel: jax.Array,
     stride: IntOrPair = 1,
-    padding: IntOrPair = 0,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
     *,
     precision=None,
 ) -> jax.Array:
-    """2-D cross-correlation (a deep-learning "convolution") with derived gradients.
+    """N-d cross-correlation (a deep-learning "convolution") with derived gradients.
 
     **Arguments:**
-      x: input images, ``(N, H, W, C_in)`` (NHWC).
-      kernel: ``(kh, kw, C_in, C_out)`` (HWIO, flax's layout).
-      stride: an int or an ``(h, w)`` pair, each >= 1.
-      padding: zeros added on both sides, an int or an ``(h, w)`` pair, each >= 0.
-      precision: passed to the matrix products (``jax.lax.Precision``); None is
-        the backend's default.
+      x: input, ``(N, *spatial, C_in)`` with d >= 1 spatial axes (channels-last).
+      kernel: ``(*k, C_in // groups, C_out)`` (flax's layout: HWIO in 2-D).
+      stride, dilation: an int or one per spatial axis, each >= 1.
+      padding: an int (every side), one int per axis (both sides), one
+        ``(low, high)`` pair per axis, or ``'SAME'``/``'SAME_LOWER'``/``'VALID'``
+        (lax's meaning: 'SAME' gives ``ceil(size / stride)`` outputs, the odd
+        extra row of padding at the high end).
+      groups: split C_in and C_out into this many independent convolutions
+        (``groups == C_in``: depthwise, with C_out / C_in outputs per channel).
+      precision: passed to the matrix products (``jax.lax.Precision``).
 
-    **Returns:** ``(N, H_out, W_out, C_out)`` in the promoted dtype of ``x`` and
-    ``kernel``, with ``H_out = floor((H + 2·ph − kh) / sh) + 1`` and likewise W.
+    **Returns:** ``(N, *spatial_out, C_out)`` in the promoted dtype of ``x`` and
+    ``kernel``, ``spatial_out`` as :func:`jaxconv.output_size` gives it per axis.
 
-    Raises ValueError at trace time for a wrong rank, mismatched channel counts,
-    a kernel larger than the padded input, stride < 1 or padding < 0.
+    Raises ValueError at trace time, naming the numbers, for mismatched ranks or
+    channels, channels the groups do not divide, stride or dilation < 1, a bad
+    padding, or a dilated kernel larger than the padded input.
     """
-    stride, padding = pair("stride", stride), pair("padding", padding)
-    _check_conv_args(x.shape, kernel.shape, stride, padding)
-    dtype = jnp.promote_types(x.dtype, kernel.dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"conv2d needs floating-point inputs, got x {x.dtype} and kernel {kernel.dtype}")
-    return _conv2d(x.astype(dtype), kernel.astype(dtype), stride, padding, precision)
+    groups = check_channels(x.shape, kernel.shape, groups)
+    geometry = conv_geometry(x.shape[1:-1], kernel.shape[:-2], stride, padding, dilation)
+    return conv_with_geometry(x, kernel, geometry, groups, precision)
+
+
+def _conv_of_rank(rank: int, name: str):
+    def conv_nd(x, kernel, stride=1, padding=0, dilation=1, groups=1, *, precision=None):
+        check_rank(name, x.shape, kernel.shape, rank)
+        return conv(x, kernel, stride, padding, dilation, groups, precision=precision)
+
+    x_layout, k_layout = _layouts(rank)
+    conv_nd.__name__ = conv_nd.__qualname__ = name
+    conv_nd.__doc__ = (
+        f"{rank}-D :func:`conv`: x ``{x_layout}``, kernel ``{k_layout}``; the same arguments, with the rank checked.\n\n"
+        "    Per-axis arguments (stride, dilation, padding pairs) take one entry per spatial axis."
+    )
+    return conv_nd
+
+
+conv1d = _conv_of_rank(1, "conv1d")
+conv2d = _conv_of_rank(2, "conv2d")
+conv3d = _conv_of_rank(3, "conv3d")
+
+
+def _geometry_for_grad(input_shape, kernel_shape, g_shape, stride, padding, dilation, groups):
+    groups = check_channels(input_shape, kernel_shape, groups)
+    geometry = conv_geometry(input_shape[1:-1], kernel_shape[:-2], stride, padding, dilation)
+    expected = (input_shape[0], *geometry.output_size, kernel_shape[-1])
+    if tuple(g_shape) != expected:
+        raise ValueError(f"g must be the output cotangent of shape (N, *spatial_out, C_out) = {expected}; got {tuple(g_shape)}")
+    return geometry, groups
+
+
+def conv_weight_grad(x, kernel_shape, g, stride=1, padding=0, dilation=1, groups=1, *, precision=None) -> jax.Array:
+    """dL/dW = Uᵀ g' for the convolution of ``x`` (per group when ``groups > 1``).
+
+    **Arguments:**
+      x: the convolution's input, ``(N, *spatial, C_in)``.
+      kernel_shape: ``(*k, C_in // groups, C_out)``.
+      g: the output cotangent dL/dY, ``(N, *spatial_out, C_out)``.
+      stride, padding, dilation, groups: as given to :func:`conv`.
+
+    **Returns:** dL/dW with shape ``kernel_shape``.
+    """
+    kernel_shape = tuple(int(d) for d in kernel_shape)
+    geometry, groups = _geometry_for_grad(x.shape, kernel_shape, g.shape, stride, padding, dilation, groups)
+    return _weight_grad(x, kernel_shape, g, geometry, groups, precision)
+
+
+def conv_input_grad(input_shape, kernel, g, stride=1, padding=0, dilation=1, groups=1, *, precision=None) -> jax.Array:
+    """dL/dX = fold(g' Wᵀ) for a convolution with ``kernel`` (per group when ``groups > 1``).
+
+    **Arguments:**
+      input_shape: ``(N, *spatial, C_in)`` of the convolution's input.
+      kernel: ``(*k, C_in // groups, C_out)``.
+      g: the output cotangent dL/dY, ``(N, *spatial_out, C_out)``.
+      stride, padding, dilation, groups: as given to :func:`conv`.
+
+    **Returns:** dL/dX with shape ``input_shape``.
+    """
+    input_shape = tuple(int(d) for d in input_shape)
+    geometry, groups = _geometry_for_grad(input_shape, kernel.shape, g.shape, stride, padding, dilation, groups)
+    return _input_grad(kernel, g, geometry, groups, precision)
+
+
+def conv2d_weight_grad(x, kernel_shape, g, stride=1, padding=0, precision=None, *, dilation=1, groups=1) -> jax.Array:
+    """:func:`conv_weight_grad` in 2-D: ``x`` NHWC, ``kernel_shape`` HWIO, ``g`` NHWC."""
+    check_rank("conv2d_weight_grad", x.shape, kernel_shape, 2)
+    return conv_weight_grad(x, kernel_shape, g, stride, padding, dilation, groups, precision=precision)
+
+
+def conv2d_input_grad(input_shape, kernel, g, stride=1, padding=0, precision=None, *, dilation=1, groups=1) -> jax.Array:
+    """:func:`conv_input_grad` in 2-D: ``input_shape`` NHWC, ``kernel`` HWIO, ``g`` NHWC."""
+    check_rank("conv2d_input_grad", input_shape, kernel.shape, 2)
+    return conv_input_grad(input_shape, kernel, g, stride, padding, dilation, groups, precision=precision)

@@ -1,69 +1,121 @@
-"""unfold (im2col) and its adjoint fold (col2im), from lax slices and pads.
+"""unfold (im2col) and its adjoint fold (col2im), for any number of spatial axes, from lax slices and pads.
 
-Layout: images are NHWC; a patch vector is ordered (kernel row i, kernel column j,
-channel c), the order of ``kernel.reshape(-1, C_out)`` for an HWIO kernel, so a
+Layout: images are channels-last ``(N, *spatial, C)``; a patch vector is ordered
+(kernel tap in row-major order over the kernel's axes, then channel c), the order
+of ``kernel.reshape(-1, C_out)`` for a ``(*k, C_in, C_out)`` kernel, so a
 convolution is ``unfold(x) @ kernel.reshape(-1, C_out)`` with no transpose.
 
-Why slices and not ``lax.conv_general_dilated_patches``: on the 2-core CPU of
-this project, stacking kh·kw strided slices of the padded input runs at the
-speed of a plain copy of the patch tensor, while the patches primitive (a
-convolution with a one-hot kernel) was 2-7x slower on the MNIST layer shapes
-(numbers in README.md, "Choosing the implementation").
+unfold is three linear maps, and fold is their adjoints in reverse order. Per
+spatial axis (sizes as in ``_shapes``: S input, r input dilation, (lo, hi)
+padding, d dilation, s stride, O output)::
+
+    unfold                                     fold (the adjoint)
+    1. zero insertion + padding: S -> P        3. crop what came from the padding, then keep
+       one lax.pad, interior r - 1,               every r-th entry (a strided slice): P -> S
+       low lo, high hi
+    2. tap t: the strided view P -> O          2. place tap t back: O -> P, one lax.pad,
+       rows t·d, t·d + s, ..., t·d + s·(O-1)      interior s - 1, low t·d (its first row)
+    3. stack the taps: T views -> (O, T, C)    1. split the taps and sum the placed ones
+
+fold places each tap straight into the input frame (low ``t·d - lo``, negative
+for taps that start in the padding: the pad then crops), so steps 3 and 2 are
+one pad per tap, and XLA fuses the T pads and adds into one loop.
+
+Why slices and not ``lax.conv_general_dilated_patches``: stacking strided slices
+runs at the speed of a plain copy of the patch tensor, while the patches
+primitive (a convolution with a one-hot kernel) was several times slower on the
+MNIST layer shapes (docs/performance.md, "Choosing the implementation").
 """
 
 from __future__ import annotations
+
+import itertools
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxconv._shapes import IntOrPair, check_nhwc, conv_output_hw, pair
+from jaxconv._shapes import ConvGeometry, IntOrPair, Padding, check_channels_last, conv_geometry
 
 
-def _tap_slices(x_padded: jax.Array, kernel_hw, stride, out_hw):
-    """The kh·kw strided views of the padded input, one per kernel tap (i, j)."""
-    n, _, _, c = x_padded.shape
-    (kh, kw), (sh, sw), (ho, wo) = kernel_hw, stride, out_hw
-    return [
-        # tap (i, j) sees rows i, i+sh, ..., i+sh·(ho-1) and likewise columns
-        lax.slice(x_padded, (0, i, j, 0), (n, i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, c), (1, sh, sw, 1))
-        for i in range(kh)
-        for j in range(kw)
-    ]  # each (N, H_out, W_out, C)
+def tap_offsets(geometry: ConvGeometry) -> list[tuple[int, ...]]:
+    """The kernel taps, row-major over the kernel's axes (the order of ``kernel.reshape(T, ...)``)."""
+    return list(itertools.product(*(range(k) for k in geometry.kernel_size)))
 
 
-def _place_tap(tap: jax.Array, offset, image_hw, stride) -> jax.Array:
-    """The adjoint of one of :func:`_tap_slices`' views: tap ``(N, H_out, W_out, C)`` -> ``(N, H, W, C)``,
-    entry (y, x) landing on row ``offset_h + y·sh`` and column ``offset_w + x·sw``, zeros elsewhere.
-
-    One ``lax.pad``: interior padding ``s - 1`` spreads the entries by the stride, low padding
-    ``offset`` shifts them (negative: crops, as for taps that fell in the zero padding), and the
-    high padding makes the length ``H`` (``W``)."""
-    (oh, ow), (h, w), (sh, sw) = offset, image_hw, stride
-    ho, wo = tap.shape[1:3]
-    config = [(0, 0, 0), (oh, h - oh - sh * (ho - 1) - 1, sh - 1), (ow, w - ow - sw * (wo - 1) - 1, sw - 1), (0, 0, 0)]
-    return lax.pad(tap, jnp.zeros((), tap.dtype), config)  # (N, H, W, C)
+def pad_input(x: jax.Array, geometry: ConvGeometry) -> jax.Array:
+    """Step 1: zero insertion (input dilation) and padding, one lax.pad: ``(N, *S, C) -> (N, *P, C)``."""
+    config = [(0, 0, 0), *((lo, hi, r - 1) for (lo, hi), r in zip(geometry.padding, geometry.input_dilation)), (0, 0, 0)]
+    return lax.pad(x, jnp.zeros((), x.dtype), config)
 
 
-def unfold(x: jax.Array, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0) -> jax.Array:
-    """All convolution patches of ``x``, flattened (Q3's unfold, channels-last).
+def tap_views(x_padded: jax.Array, geometry: ConvGeometry) -> list[jax.Array]:
+    """Step 2: the T strided views of the padded input, one per kernel tap, each ``(N, *O, C)``."""
+    n, c = x_padded.shape[0], x_padded.shape[-1]
+    views = []
+    for tap in tap_offsets(geometry):
+        # tap t sees rows t·d, t·d + s, ..., t·d + s·(O - 1) along each axis
+        first = [t * d for t, d in zip(tap, geometry.dilation)]
+        last = [f + s * (o - 1) for f, s, o in zip(first, geometry.stride, geometry.output_size)]
+        views.append(lax.slice(x_padded, (0, *first, 0), (n, *(v + 1 for v in last), c), (1, *geometry.stride, 1)))
+    return views
+
+
+def place_tap(tap_values: jax.Array, tap: tuple[int, ...], geometry: ConvGeometry) -> jax.Array:
+    """The adjoint of one tap's view and of the padding: ``(N, *O, C) -> (N, *S_r, C)``.
+
+    Entry o of the tap lands on row ``t·d - lo + o·s`` of the zero-inserted input
+    (length ``S_r = (S - 1)·r + 1``), zeros elsewhere: one ``lax.pad`` with interior
+    padding ``s - 1``, low padding ``t·d - lo`` (negative: crops the entries that
+    came from the padding) and the high padding that makes the length ``S_r``.
+    """
+    config = [(0, 0, 0)]
+    for t, d, (lo, _), s, o, size, r in zip(
+        tap, geometry.dilation, geometry.padding, geometry.stride, geometry.output_size, geometry.input_size, geometry.input_dilation
+    ):
+        dilated_size = (size - 1) * r + 1
+        low = t * d - lo
+        config.append((low, dilated_size - low - s * (o - 1) - 1, s - 1))
+    config.append((0, 0, 0))
+    return lax.pad(tap_values, jnp.zeros((), tap_values.dtype), config)  # (N, *S_r, C)
+
+
+def fold_taps(taps: list[jax.Array], geometry: ConvGeometry) -> jax.Array:
+    """Steps 2 and 3 of fold: every tap placed back and summed, then every r-th row kept.
+
+    ``T × (N, *O, C) -> (N, *S, C)``.
+    """
+    placed = [place_tap(values, tap, geometry) for values, tap in zip(taps, tap_offsets(geometry))]
+    total = sum(placed[1:], placed[0])  # (N, *S_r, C)
+    if any(r > 1 for r in geometry.input_dilation):
+        # the adjoint of zero insertion: the inserted zeros' gradients are dropped
+        n, c = total.shape[0], total.shape[-1]
+        total = lax.slice(total, (0,) * total.ndim, (n, *total.shape[1:-1], c), (1, *geometry.input_dilation, 1))
+    return total  # (N, *S, C)
+
+
+def unfold_taps(x: jax.Array, geometry: ConvGeometry) -> jax.Array:
+    """Steps 1-3 of unfold with the taps on their own axis: ``(N, *S, C) -> (N, *O, T, C)``."""
+    return jnp.stack(tap_views(pad_input(x, geometry), geometry), axis=-2)  # (N, *O, T, C)
+
+
+def unfold(x: jax.Array, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Padding = 0, dilation: IntOrPair = 1) -> jax.Array:
+    """All convolution patches of ``x``, flattened (Q3's unfold, channels-last, any rank).
 
     **Arguments:**
-      x: images, shape ``(N, H, W, C)``.
-      kernel_size, stride, padding: an int or an ``(h, w)`` pair each.
+      x: shape ``(N, *spatial, C)``, with one or more spatial axes.
+      kernel_size, stride, dilation: an int or one per spatial axis.
+      padding: an int, one int or one ``(low, high)`` pair per spatial axis, or
+        ``'SAME'``/``'SAME_LOWER'``/``'VALID'``.
 
-    **Returns:** patches of shape ``(N, H_out, W_out, kh·kw·C)`` where entry
-    ``[n, y, x, (i·kw + j)·C + c]`` is ``x_padded[n, y·sh + i, x·sw + j, c]``.
+    **Returns:** patches of shape ``(N, *spatial_out, T·C)``, ``T = prod(kernel_size)``.
+    In 2-D, entry ``[n, y, x, (i·kw + j)·C + c]`` is ``x_padded[n, y·sh + i·dh, x·sw + j·dw, c]``.
     """
-    check_nhwc("x", x.shape)
-    kernel_hw, stride, padding = pair("kernel_size", kernel_size), pair("stride", stride), pair("padding", padding)
-    n, h, w, c = x.shape
-    ho, wo = conv_output_hw((h, w), kernel_hw, stride, padding)
-    (ph, pw) = padding
-    x_padded = jnp.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))  # (N, H + 2ph, W + 2pw, C)
-    taps = _tap_slices(x_padded, kernel_hw, stride, (ho, wo))
-    patches = jnp.stack(taps, axis=3)  # (N, H_out, W_out, kh·kw, C)
-    return patches.reshape(n, ho, wo, kernel_hw[0] * kernel_hw[1] * c)  # (N, H_out, W_out, kh·kw·C)
+    check_channels_last("x", x.shape)
+    geometry = conv_geometry(x.shape[1:-1], kernel_size, stride, padding, dilation)
+    n, c = x.shape[0], x.shape[-1]
+    patches = unfold_taps(x, geometry)  # (N, *O, T, C)
+    return patches.reshape(n, *geometry.output_size, geometry.num_taps * c)  # (N, *O, T·C)
 
 
 def fold(
@@ -71,39 +123,33 @@ def fold(
     input_shape,
     kernel_size: IntOrPair,
     stride: IntOrPair = 1,
-    padding: IntOrPair = 0,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
 ) -> jax.Array:
     """The adjoint of :func:`unfold`: every patch entry added back where it came from.
 
     Overlapping patches are summed and entries that came from the zero padding
-    are dropped, so that ``<unfold(x), p> = <x, fold(p)>`` for all ``x, p``.
-
-    Built from pads only: tap (i, j) of the patches, an ``(N, H_out, W_out, C)``
-    array, goes back to rows ``i - ph, i - ph + sh, ...`` of the input. That is
-    ``lax.pad`` with interior padding ``sh - 1`` (the stride), low padding
-    ``i - ph`` (negative: crop the zero padding) and the high padding that makes
-    the length ``H``; likewise for columns. The kh·kw padded taps are summed,
-    which XLA fuses into one loop.
+    are dropped, so that ``<unfold(x), p> = <x, fold(p)>`` for all ``x, p``. It is
+    not unfold's inverse: ``fold(unfold(x))`` is x times how many patches cover
+    each pixel.
 
     **Arguments:**
-      patches: shape ``(N, H_out, W_out, kh·kw·C)``, as :func:`unfold` returns.
-      input_shape: ``(N, H, W, C)`` of the image the patches belong to.
-      kernel_size, stride, padding: as given to :func:`unfold`.
+      patches: shape ``(N, *spatial_out, T·C)``, as :func:`unfold` returns.
+      input_shape: ``(N, *spatial, C)`` of the input the patches belong to.
+      kernel_size, stride, padding, dilation: as given to :func:`unfold`.
 
     **Returns:** an array of shape ``input_shape``.
     """
-    check_nhwc("input_shape", input_shape)
-    kernel_hw, stride, padding = pair("kernel_size", kernel_size), pair("stride", stride), pair("padding", padding)
-    n, h, w, c = (int(d) for d in input_shape)
-    ho, wo = conv_output_hw((h, w), kernel_hw, stride, padding)
-    (kh, kw), (ph, pw) = kernel_hw, padding
-    expected = (n, ho, wo, kh * kw * c)
+    check_channels_last("input_shape", input_shape)
+    input_shape = tuple(int(d) for d in input_shape)
+    geometry = conv_geometry(input_shape[1:-1], kernel_size, stride, padding, dilation)
+    n, c = input_shape[0], input_shape[-1]
+    expected = (n, *geometry.output_size, geometry.num_taps * c)
     if tuple(patches.shape) != expected:
         raise ValueError(
-            f"patches must have shape (N, H_out, W_out, kh*kw*C) = {expected} for input_shape "
-            f"{(n, h, w, c)}, kernel {kernel_hw}, stride {stride}, padding {padding}; got {tuple(patches.shape)}"
+            f"patches must have shape (N, *spatial_out, prod(kernel)*C) = {expected} for input_shape {input_shape}, "
+            f"kernel {geometry.kernel_size}, stride {geometry.stride}, padding {geometry.padding}, "
+            f"dilation {geometry.dilation}; got {tuple(patches.shape)}"
         )
-    taps = patches.reshape(n, ho, wo, kh, kw, c)  # (N, H_out, W_out, kh, kw, C)
-    # tap (i, j) goes back to rows i - ph, i - ph + sh, ... and columns j - pw, j - pw + sw, ...
-    placed = [_place_tap(taps[:, :, :, i, j, :], (i - ph, j - pw), (h, w), stride) for i in range(kh) for j in range(kw)]
-    return sum(placed[1:], placed[0])  # (N, H, W, C)
+    taps = patches.reshape(n, *geometry.output_size, geometry.num_taps, c)  # (N, *O, T, C)
+    return fold_taps([taps[..., t, :] for t in range(geometry.num_taps)], geometry)  # (N, *S, C)

@@ -13,8 +13,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxconv._patches import _place_tap, _tap_slices
-from jaxconv._shapes import _check_int, check_nhwc
+from jaxconv._patches import place_tap, tap_offsets, tap_views
+from jaxconv._shapes import _check_int, check_nhwc, conv_geometry
 
 
 def _check_mask(x: jax.Array, mask: jax.Array) -> None:
@@ -54,11 +54,15 @@ def global_mean_pool(x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     return total / count
 
 
+def _window_geometry(x: jax.Array, window: int):
+    """The pool as a convolution geometry: kernel = stride = window, no padding."""
+    return conv_geometry(x.shape[1:3], window, window)
+
+
 def _window_views(x: jax.Array, window: int) -> list[jax.Array]:
     """The window·window strided views of x, one per position (i, j) in the window, row-major:
     unfold's taps with kernel = stride = window and no padding."""
-    _, h, w, _ = x.shape
-    return _tap_slices(x, (window, window), (window, window), (h // window, w // window))  # each (N, H_out, W_out, C)
+    return tap_views(x, _window_geometry(x, window))  # each (N, H_out, W_out, C)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -80,9 +84,10 @@ def _max_pool_bwd(window, residuals, g):
     x, pooled = residuals
     hits = [view == pooled for view in _window_views(x, window)]  # each (N, H_out, W_out, C)
     share = g / sum(hit.astype(g.dtype) for hit in hits)  # (N, H_out, W_out, C): g split among each window's ties
+    geometry = _window_geometry(x, window)
     placed = [
-        _place_tap(jnp.where(hit, share, 0), divmod(index, window), x.shape[1:3], (window, window))  # (N, H, W, C)
-        for index, hit in enumerate(hits)
+        place_tap(jnp.where(hit, share, 0), tap, geometry)  # (N, H, W, C)
+        for tap, hit in zip(tap_offsets(geometry), hits)
     ]
     return (sum(placed[1:], placed[0]),)
 

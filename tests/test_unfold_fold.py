@@ -67,8 +67,9 @@ def test_unfold_under_jit_and_vmap():
 
 
 def test_unfold_rejects_wrong_rank():
-    with pytest.raises(ValueError, match="x must be NHWC .* got shape \\(5, 5, 3\\) of rank 3"):
-        jaxconv.unfold(jnp.zeros((5, 5, 3)), 3)
+    # any rank >= 3 is an image with spatial axes now (rank 3: 1-D); rank 2 has none
+    with pytest.raises(ValueError, match="x must be \\(batch, \\*spatial, channels\\) .* got shape \\(5, 3\\) of rank 2"):
+        jaxconv.unfold(jnp.zeros((5, 3)), 3)
 
 
 def test_unfold_rejects_kernel_larger_than_padded_input():
