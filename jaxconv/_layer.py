@@ -1,4 +1,4 @@
-"""Conv2D: a Flax NNX layer around :func:`jaxconv.conv2d`."""
+"""Flax NNX layers: Conv2D (the assignment's layer) and Conv (a drop-in for nnx.Conv)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flax import nnx
 from flax.nnx.nn import dtypes
 
 from jaxconv._conv import conv2d
+from jaxconv._general import conv_general_dilated
 from jaxconv._shapes import IntOrPair, pair
 
 # The same defaults as flax.nnx.Conv, so the two layers initialise identically.
@@ -73,3 +74,22 @@ class Conv2D(nnx.Module):
         if bias is not None:
             y = y + bias.reshape(1, 1, 1, -1)  # bias: (1, 1, 1, C_out)
         return y
+
+
+class Conv(nnx.Conv):
+    """``flax.nnx.Conv`` computed by jaxconv: a drop-in with the same arguments, parameters and outputs.
+
+    Every constructor argument is ``nnx.Conv``'s (``kernel_size``, ``strides``,
+    ``padding`` as an int, pairs, ``'SAME'``, ``'VALID'``, ``'CIRCULAR'``,
+    ``'REFLECT'`` or ``'CAUSAL'``, ``input_dilation``, ``kernel_dilation``,
+    ``feature_group_count``, ``use_bias``, ``mask``, dtypes, initialisers,
+    ``rngs``), and so are the parameters (``kernel`` ``(*k, in // groups, out)``,
+    ``bias``), drawn in the same order from the same initialisers. The one
+    difference: the convolution is :func:`jaxconv.conv_general_dilated`, with its
+    hand-derived backward, instead of ``lax.conv_general_dilated``. Padding
+    modes are nnx.Conv's own code (it pads the input, then convolves 'VALID').
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size, strides=1, **kwargs):
+        kwargs.setdefault("conv_general_dilated", conv_general_dilated)
+        super().__init__(in_features, out_features, kernel_size, strides, **kwargs)
