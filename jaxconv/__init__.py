@@ -25,20 +25,23 @@ from jaxconv._conv import (
     conv_weight_grad,
 )
 from jaxconv._general import conv_general_dilated
-from jaxconv._layer import Conv, Conv2D
+from jaxconv._layer import Conv, Conv2D, ConvTranspose
 from jaxconv._patches import fold, unfold
 from jaxconv._pool import global_max_pool, global_mean_pool, max_pool, max_pool_mask
 from jaxconv._shapes import output_size
+from jaxconv._transpose import conv_transpose
 
 __all__ = [
     "Conv",
     "Conv2D",
+    "ConvTranspose",
     "conv",
     "conv1d",
     "conv2d",
     "conv3d",
     "conv_general_dilated",
     "conv_input_grad",
+    "conv_transpose",
     "conv_weight_grad",
     "conv2d_input_grad",
     "conv2d_weight_grad",

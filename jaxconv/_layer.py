@@ -1,4 +1,4 @@
-"""Flax NNX layers: Conv2D (the assignment's layer) and Conv (a drop-in for nnx.Conv)."""
+"""Flax NNX layers: Conv2D (the assignment's layer), Conv (a drop-in for nnx.Conv) and ConvTranspose."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flax.nnx.nn import dtypes
 from jaxconv._conv import conv2d
 from jaxconv._general import conv_general_dilated
 from jaxconv._shapes import IntOrPair, pair
+from jaxconv._transpose import conv_transpose
 
 # The same defaults as flax.nnx.Conv, so the two layers initialise identically.
 default_kernel_init = nnx.initializers.lecun_normal()
@@ -93,3 +94,69 @@ class Conv(nnx.Conv):
     def __init__(self, in_features: int, out_features: int, kernel_size, strides=1, **kwargs):
         kwargs.setdefault("conv_general_dilated", conv_general_dilated)
         super().__init__(in_features, out_features, kernel_size, strides, **kwargs)
+
+
+class ConvTranspose(nnx.Module):
+    """Transposed convolution layer (decoders, U-Nets, GANs): :func:`jaxconv.conv_transpose` plus a bias.
+
+    Upsamples ``(N, *spatial, in_features)`` to ``(N, *spatial_out, out_features)`` with
+    ``spatial_out = (size − 1)·strides − 2·padding + kernel_dilation·(k − 1) + output_padding + 1``.
+
+    The ``kernel`` parameter is the forward convolution's, ``(*k, out_features // groups,
+    in_features)``: the layer is the input gradient of a convolution from ``out_features`` to
+    ``in_features`` channels. Mapping to the other libraries (docs/guide.md shows each):
+
+    * ``nnx.ConvTranspose(in, out, k, strides, padding=P, kernel_dilation=d, transpose_kernel=True)``
+      has the same kernel shape and initialiser; its padding pairs are those of the
+      zero-insertion view, ``P = (d·(k − 1) − padding, d·(k − 1) − padding + output_padding)``
+      per axis. It has no groups.
+    * ``torch.nn.ConvTranspose{1,2,3}d(in, out, k, stride, padding, output_padding, groups,
+      dilation=d)``: the same arguments; its weight ``(in, out // groups, *k)`` is this
+      kernel with its axes moved, ``kernel = weight.permute(2, ..., 1, 0)``.
+
+    **Arguments:** in_features, out_features; kernel_size, strides, padding (ints or
+    ``(low, high)`` pairs), output_padding (``< strides``), kernel_dilation: an int or one per
+    spatial axis; feature_group_count; use_bias; dtype, param_dtype, precision, kernel_init,
+    bias_init as in ``nnx.ConvTranspose``; rngs.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size,
+        strides=1,
+        *,
+        padding=0,
+        output_padding=0,
+        kernel_dilation=1,
+        feature_group_count: int = 1,
+        use_bias: bool = True,
+        dtype=None,
+        param_dtype=jnp.float32,
+        precision=None,
+        kernel_init=default_kernel_init,
+        bias_init=default_bias_init,
+        rngs: nnx.Rngs,
+    ):
+        kernel_size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
+        if out_features % feature_group_count or in_features % feature_group_count:
+            raise ValueError(f"in_features {in_features} and out_features {out_features} must both split into {feature_group_count} groups")
+        kernel_shape = (*kernel_size, out_features // feature_group_count, in_features)
+        self.kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
+        self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else nnx.data(None)
+        self.kernel_size, self.strides, self.padding = kernel_size, strides, padding
+        self.output_padding, self.kernel_dilation, self.feature_group_count = output_padding, kernel_dilation, feature_group_count
+        self.in_features, self.out_features, self.use_bias = in_features, out_features, use_bias
+        self.dtype, self.precision = dtype, precision
+
+    def __call__(self, y: jax.Array) -> jax.Array:
+        bias = self.bias[...] if self.bias is not None else None
+        y, kernel, bias = dtypes.promote_dtype((y, self.kernel[...], bias), dtype=self.dtype)
+        z = conv_transpose(
+            y, kernel, self.strides, self.padding, self.output_padding, self.kernel_dilation, self.feature_group_count,
+            precision=self.precision,
+        )  # (N, *spatial_out, out_features)  # fmt: skip
+        if bias is not None:
+            z = z + bias.reshape((1,) * (z.ndim - 1) + (-1,))  # bias: (1, ..., 1, out_features)
+        return z
