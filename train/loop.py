@@ -115,19 +115,7 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
     checkpoints = Checkpoints(run)
     commit, history = None, []
     if resume:
-        commit, restored = checkpoints.resume_point(run.read_commit(), state, progress.line)
-        if commit is None:
-            run.uncommit()
-        else:
-            if commit != run.read_commit():
-                run.commit(commit)  # now naming only intact checkpoints
-            state = restored
-            progress.line(f"resuming {run.path} after epoch {commit['epoch']}")
-        run.remove_unreferenced_checkpoints()
-        run.remove_summary()  # unfinished again until the end
-        history = run.keep_metrics_through(commit["epoch"] if commit else 0)
-        if [m["epoch"] for m in history] != list(range(1, len(history) + 1)) or len(history) != (commit["epoch"] if commit else 0):
-            raise RunDirError(f"{run.metrics_file} lacks epochs the commit record says are done: this run cannot be resumed")
+        commit, state, history = _resume(run, checkpoints, state, progress)
     elif run.read_commit() is not None or run.metrics_file.exists() or run.summary_file.exists():
         raise RunDirError(f"refusing to overwrite {run.path}: it already holds a run. Continue it with --resume, or choose a new --workdir")
     start_epoch = commit["epoch"] if commit else 0
@@ -182,6 +170,26 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
     run.write_summary(summary)
     progress.line(f"test accuracy {summary['test_accuracy']:.4f} (best validation epoch {summary['best_epoch']}); wrote {run.path}")
     return summary
+
+
+def _resume(run: RunDir, checkpoints: Checkpoints, state, progress: EpochProgress) -> tuple[dict | None, object, list[dict]]:
+    """(commit record, state, metrics so far) after the last committed epoch with intact checkpoints (None and
+    the initial state to start over); whatever was written after it is dropped."""
+    commit, restored = checkpoints.resume_point(run.read_commit(), state, progress.line)
+    if commit is None:
+        run.uncommit()
+    else:
+        if commit != run.read_commit():
+            run.commit(commit)  # now naming only intact checkpoints
+        state = restored
+        progress.line(f"resuming {run.path} after epoch {commit['epoch']}")
+    run.remove_unreferenced_checkpoints()
+    run.remove_summary()  # unfinished again until the end
+    done = commit["epoch"] if commit else 0
+    history = run.keep_metrics_through(done)
+    if [m["epoch"] for m in history] != list(range(1, done + 1)):
+        raise RunDirError(f"{run.metrics_file} lacks epochs the commit record says are done: this run cannot be resumed")
+    return commit, state, history
 
 
 def _commit_epoch(run: RunDir, checkpoints: Checkpoints, state, record: dict, commit: dict | None) -> dict:

@@ -171,6 +171,7 @@ class RunDir:
         """Make the workdir of a new run, lock it and write config.json; a failure leaves no trace."""
         self.check_new()
         made = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        made_lock = not self.lock_file.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self.lock()
@@ -179,7 +180,8 @@ class RunDir:
         except BaseException as err:
             if self._lock is not None:
                 self.release()
-                self.lock_file.unlink(missing_ok=True)
+                if made_lock:
+                    self.lock_file.unlink(missing_ok=True)
             for p in made:  # innermost first
                 with contextlib.suppress(OSError):
                     p.rmdir()
