@@ -230,3 +230,22 @@ def test_vmap_and_grad_of_grad(x64):
 def test_bad_input_is_a_clear_value_error(y_shape, kernel_shape, kwargs, message):
     with pytest.raises(ValueError, match=message):
         jaxconv.conv_transpose(jnp.zeros(y_shape), jnp.zeros(kernel_shape), **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["SAME", "VALID"])
+def test_lax_padding_strings_map_to_padding_and_output_padding_as_the_guide_says(mode):
+    # docs/guide.md: 'VALID' is padding 0, op = max(s - k, 0); 'SAME' is op = s - k (s >= k) or the pair
+    # (floor((k - s) / 2), ceil((k - s) / 2)) with op = 0; lax.conv_transpose forward only
+    rng = np.random.default_rng(0)
+    for k in range(1, 6):
+        for s in range(1, 4):
+            y, kernel = jnp.asarray(rng.normal(size=(1, 5, 2))), jnp.asarray(rng.normal(size=(k, 3, 2)))
+            if mode == "VALID":
+                padding, output_padding = 0, max(s - k, 0)
+            elif s >= k:
+                padding, output_padding = 0, s - k
+            else:
+                padding, output_padding = (((k - s) // 2, (k - s + 1) // 2),), 0
+            ours = jaxconv.conv_transpose(y, kernel, s, padding, output_padding)
+            theirs = lax.conv_transpose(y, kernel, (s,), mode, dimension_numbers=("NWC", "WIO", "NWC"), transpose_kernel=True)
+            np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-5, err_msg=f"k={k} s={s}")
