@@ -15,6 +15,7 @@ neighbours, and for Flax's own NHWC / HWIO layout they are identities).
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
@@ -76,6 +77,9 @@ def conv_general_dilated(
         lhs_dilation or 1,
         allow_negative_padding=True,
     )
+    if preferred_element_type is not None and jnp.dtype(preferred_element_type).itemsize > jnp.dtype(x.dtype).itemsize:
+        # a wider output type, as lax's accumulation in it: compute in it from the start
+        x, kernel = x.astype(preferred_element_type), kernel.astype(preferred_element_type)
     y = conv_with_geometry(x, kernel, geometry, groups, precision)  # (N, *O, C_out)
     if preferred_element_type is not None:
         y = y.astype(preferred_element_type)
