@@ -178,6 +178,7 @@ def _resume(run: RunDir, checkpoints: Checkpoints, state, progress: EpochProgres
     commit, restored = checkpoints.resume_point(run.read_commit(), state, progress.line)
     if commit is None:
         run.uncommit()
+        progress.line(f"{run.path} has no finished epoch on record: starting from epoch 1")
     else:
         if commit != run.read_commit():
             run.commit(commit)  # now naming only intact checkpoints
