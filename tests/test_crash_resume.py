@@ -146,3 +146,23 @@ def test_evaluate_and_predict_fall_back_to_the_last_checkpoint_when_the_best_is_
     (line,) = said
     assert damaged in line and "checkpoints/last/2" in line
     assert run.predict([blob_datasets(8, 8).test[0].images[i, ..., 0] for i in range(3)]).shape == (3, 10)
+
+
+def test_a_constant_schedule_run_extended_on_resume_matches_the_longer_run(tmp_path):
+    def constant(num_epochs):
+        config = tiny_config()
+        config.update(lr_schedule="constant", num_epochs=num_epochs)
+        return config
+
+    for name, config in (("longer", constant(2)), ("extended", constant(1))):
+        run = RunDir(tmp_path / name)
+        run.create(config)
+        with run.hold():
+            train_and_evaluate(config, run, blob_datasets(256, 100), model_factory(config), progress=EpochProgress(live=False))
+    run = RunDir(tmp_path / "extended")
+    config = run.config_to_run(tiny_config(), True, {"num_epochs": 2})
+    run.start(config, True)
+    with run.hold():
+        train_and_evaluate(config, run, blob_datasets(256, 100), model_factory(config), resume=True, progress=EpochProgress(live=False))
+    run.release()
+    assert outcome(tmp_path / "extended") == outcome(tmp_path / "longer")
