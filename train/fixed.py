@@ -6,7 +6,7 @@ train/experiment.py (config -> data and model) and train/cli.py (flags).
     python -m train.fixed                                   # default config: configs/fixed.py
     python -m train.fixed --workdir runs/fixed
     python -m train.fixed --workdir runs/fixed-aug --config.augment=True
-    python -m train.fixed --workdir runs/fixed --resume --config.num_epochs=5
+    python -m train.fixed --workdir runs/fixed --resume           # continue an interrupted run
 """
 
 from train import cli, config_check
