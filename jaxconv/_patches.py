@@ -19,7 +19,11 @@ padding, d dilation, s stride, O output)::
 
 fold places each tap straight into the input frame (low ``t·d - lo``, negative
 for taps that start in the padding: the pad then crops), so steps 3 and 2 are
-one pad per tap, and XLA fuses the T pads and adds into one loop.
+one pad per tap, and XLA fuses the T pads and adds into one loop. With a
+stride s > 1 those pads are mostly zeros (s - 1 interior zeros per entry) and
+every output row would add all T of them, so fold then works per output phase
+(``_phase_fold``): each of the s^d phases sums only its own ≈ T / s^d taps,
+placed without interior zeros, and the phases interleave in one reshape.
 
 Why slices and not ``lax.conv_general_dilated_patches``: stacking strided slices
 runs at the speed of a plain copy of the patch tensor, while the patches
@@ -80,13 +84,54 @@ def place_tap(tap_values: jax.Array, tap: tuple[int, ...], geometry: ConvGeometr
     return lax.pad(tap_values, jnp.zeros((), tap_values.dtype), config)  # (N, *S_r, C)
 
 
+def _phase_fold(taps: list[jax.Array], geometry: ConvGeometry) -> jax.Array:
+    """fold for stride > 1 by output phase (sub-pixel): ``T × (N, *O, C) -> (N, *S_r, C)``.
+
+    Along an axis with stride s, write a row of the zero-inserted frame as
+    ``i = q·s + p`` with phase ``p = i mod s``. Tap t's entry o lands on row
+    ``t·d - lo + o·s``, so all of it lands in one phase, ``p_t = (t·d - lo) mod s``,
+    on the consecutive rows ``q = q_t + o`` with ``q_t = floor((t·d - lo) / s)``.
+    Each phase image (length ``L = ceil(S_r / s)``) is then the sum of its own
+    taps, each placed by a plain pad (low ``q_t``, no interior zeros), and the
+    s phase images interleave into the frame: one stack and reshape
+    ``(N, L, s, C) -> (N, L·s, C)``, cropped to ``S_r``. place_tap's pads hold
+    ``s - 1`` zeros for every entry, which the sum then adds; here no zeros are
+    summed and each output row is the sum of only the ``≈ k/s`` taps of its phase.
+    """
+    n, c = taps[0].shape[0], taps[0].shape[-1]
+    dilated = [(size - 1) * r + 1 for size, r in zip(geometry.input_size, geometry.input_dilation)]  # S_r per axis
+    lengths = [-(-size // s) for size, s in zip(dilated, geometry.stride)]  # L = ceil(S_r / s) per axis
+    phase_sums: dict[tuple[int, ...], jax.Array] = {}
+    for values, tap in zip(taps, tap_offsets(geometry)):
+        starts = [t * d - lo for t, d, (lo, _) in zip(tap, geometry.dilation, geometry.padding)]  # row of entry o = 0
+        phase = tuple(start % s for start, s in zip(starts, geometry.stride))
+        config = [(0, 0, 0)]
+        for start, s, o, length in zip(starts, geometry.stride, geometry.output_size, lengths):
+            low = start // s  # q_t; negative: the entries that came from the low padding are cropped
+            config.append((low, length - low - o, 0))
+        config.append((0, 0, 0))
+        placed = lax.pad(values, jnp.zeros((), values.dtype), config)  # (N, *L, C)
+        phase_sums[phase] = phase_sums[phase] + placed if phase in phase_sums else placed
+    zeros = jnp.zeros((n, *lengths, c), taps[0].dtype)
+    phases = [phase_sums.get(phase, zeros) for phase in itertools.product(*(range(s) for s in geometry.stride))]
+    # stack the phases with each phase axis right after its row axis: (N, L_1, s_1, ..., L_d, s_d, C)
+    rank = geometry.rank
+    interleaved = jnp.stack(phases, axis=-2).reshape(n, *lengths, *geometry.stride, c)  # (N, *L, *s, C)
+    order = [0, *(ax for a in range(rank) for ax in (1 + a, 1 + rank + a)), 1 + 2 * rank]
+    frame = interleaved.transpose(order).reshape(n, *(length * s for length, s in zip(lengths, geometry.stride)), c)  # (N, *(L·s), C)
+    return lax.slice(frame, (0,) * frame.ndim, (n, *dilated, c))  # (N, *S_r, C)
+
+
 def fold_taps(taps: list[jax.Array], geometry: ConvGeometry) -> jax.Array:
     """Steps 2 and 3 of fold: every tap placed back and summed, then every r-th row kept.
 
     ``T × (N, *O, C) -> (N, *S, C)``.
     """
-    placed = [place_tap(values, tap, geometry) for values, tap in zip(taps, tap_offsets(geometry))]
-    total = sum(placed[1:], placed[0])  # (N, *S_r, C)
+    if any(s > 1 for s in geometry.stride):
+        total = _phase_fold(taps, geometry)  # (N, *S_r, C)
+    else:
+        placed = [place_tap(values, tap, geometry) for values, tap in zip(taps, tap_offsets(geometry))]
+        total = sum(placed[1:], placed[0])  # (N, *S_r, C)
     if any(r > 1 for r in geometry.input_dilation):
         # the adjoint of zero insertion: the inserted zeros' gradients are dropped
         n, c = total.shape[0], total.shape[-1]
