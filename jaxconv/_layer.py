@@ -17,6 +17,17 @@ default_kernel_init = nnx.initializers.lecun_normal()
 default_bias_init = nnx.initializers.zeros_init()
 
 
+def _kernel_and_bias(rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init):
+    """The kernel, then the bias (or None), drawn from ``rngs.params()`` in nnx.Conv's order."""
+    kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
+    bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else nnx.data(None)
+    return kernel, bias
+
+
+def _add_bias(y: jax.Array, bias) -> jax.Array:
+    return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + (-1,))  # bias: (1, ..., 1, C_out)
+
+
 class Conv2D(nnx.Module):
     """2-D convolution layer, interchangeable with ``flax.nnx.Conv`` parameter for parameter.
 
@@ -57,11 +68,7 @@ class Conv2D(nnx.Module):
         self.stride = pair("stride", stride)
         self.padding = pair("padding", padding)
         kernel_shape = (*self.kernel_size, in_features, out_features)
-        self.kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
-        if use_bias:
-            self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype))
-        else:
-            self.bias = nnx.data(None)
+        self.kernel, self.bias = _kernel_and_bias(rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init)
         self.in_features = in_features
         self.out_features = out_features
         self.use_bias = use_bias
@@ -72,9 +79,7 @@ class Conv2D(nnx.Module):
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = dtypes.promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         y = conv2d(x, kernel, self.stride, self.padding, precision=self.precision)  # (N, H_out, W_out, C_out)
-        if bias is not None:
-            y = y + bias.reshape(1, 1, 1, -1)  # bias: (1, 1, 1, C_out)
-        return y
+        return _add_bias(y, bias)
 
 
 class Conv(nnx.Conv):
@@ -143,8 +148,7 @@ class ConvTranspose(nnx.Module):
         if out_features % feature_group_count or in_features % feature_group_count:
             raise ValueError(f"in_features {in_features} and out_features {out_features} must both split into {feature_group_count} groups")
         kernel_shape = (*kernel_size, out_features // feature_group_count, in_features)
-        self.kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
-        self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else nnx.data(None)
+        self.kernel, self.bias = _kernel_and_bias(rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init)
         self.kernel_size, self.strides, self.padding = kernel_size, strides, padding
         self.output_padding, self.kernel_dilation, self.feature_group_count = output_padding, kernel_dilation, feature_group_count
         self.in_features, self.out_features, self.use_bias = in_features, out_features, use_bias
@@ -157,6 +161,4 @@ class ConvTranspose(nnx.Module):
             y, kernel, self.strides, self.padding, self.output_padding, self.kernel_dilation, self.feature_group_count,
             precision=self.precision,
         )  # (N, *spatial_out, out_features)  # fmt: skip
-        if bias is not None:
-            z = z + bias.reshape((1,) * (z.ndim - 1) + (-1,))  # bias: (1, ..., 1, out_features)
-        return z
+        return _add_bias(z, bias)

@@ -164,4 +164,4 @@ ND_EDGE_CASES = [
 ]
 
 # The N-d sweeps compile a new shape per example: fewer examples keep them to seconds.
-ND_SWEEP = settings(max_examples=16, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ND_SWEEP = settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -77,12 +77,11 @@ def test_conv_general_dilated_refusals(kwargs, message):
 NNX_CONFIGS = [
     (3, 5, (4,), dict(padding="CAUSAL", kernel_dilation=2)),
     (4, 8, (3,), dict(padding="SAME", strides=2, feature_group_count=4)),
-    (2, 6, (3, 3), dict(padding="SAME")),
     (2, 6, (3, 2), dict(padding="VALID", strides=(2, 1), use_bias=False)),
     (4, 8, (3, 3), dict(padding="CIRCULAR", kernel_dilation=(1, 2), feature_group_count=2)),
     (4, 4, (3, 3), dict(padding="REFLECT", feature_group_count=4)),
     (3, 4, (2, 3), dict(padding=((1, 2), (0, 1)), input_dilation=(2, 1))),
-    (3, 4, (3, 3), dict(padding=1, strides=2, mask=np.tril(np.ones((3, 3, 3, 4))))),
+    (3, 4, (3, 3), dict(padding=1, strides=2, mask=np.tril(np.ones((3, 3, 3, 4))), use_bias=False)),
     (2, 4, (3, 3, 3), dict(padding="SAME", strides=(1, 2, 1))),
     (4, 4, (2, 3, 2), dict(padding="CIRCULAR", feature_group_count=4, kernel_dilation=(2, 1, 1))),
 ]  # fmt: skip
