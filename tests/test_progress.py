@@ -46,3 +46,9 @@ def test_preparing_mnist_from_local_files_prints_no_download_messages(tmp_path, 
         load_mnist(tmp_path / "cache", tmp_path / "data", download=False)
     out = capsys.readouterr().out
     assert "Downloading" not in out and f"preparing MNIST from {tmp_path / 'data' / 'mnist'}" in out
+
+
+def test_the_loop_reads_the_running_loss_only_as_often_as_it_is_shown():
+    # each read waits for the device: plain lines every plain_every seconds, the bar twice a second
+    assert EpochProgress(stream=io.StringIO(), plain_every=10.0).refresh_seconds == 10.0
+    assert EpochProgress(live=True, stream=io.StringIO()).refresh_seconds == 0.5

@@ -136,7 +136,7 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
                 state, totals = steps.train_chunk(state, totals, group, chunk.batch_indices, chunk.valid, epoch_key, i)
                 if steps.wait_per_call:
                     jax.block_until_ready(totals)
-                if progress.live and time.perf_counter() - shown > 0.5:  # reading totals waits for the device
+                if progress.live and time.perf_counter() - shown > progress.refresh_seconds:  # reading totals waits for the device
                     loss_sum, _, count = np.asarray(totals)
                     update(int(count) // config.batch_size, loss_sum / max(count, 1))
                     shown = time.perf_counter()

@@ -20,6 +20,12 @@ class EpochProgress:
         self.live = live is not False  # a bar, or plain lines
         self.plain_every = plain_every
 
+    @property
+    def refresh_seconds(self) -> float:
+        """How often the loop should read the running loss (each read waits for the device):
+        twice a second for the bar, once per plain line otherwise."""
+        return 0.5 if self.bar else self.plain_every
+
     @contextlib.contextmanager
     def epoch(self, epoch: int, num_epochs: int, total_steps: int):
         """Yields ``update(steps_done, running_loss)``."""
