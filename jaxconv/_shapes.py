@@ -248,8 +248,3 @@ def check_channels_last(name: str, shape: Sequence[int]) -> int:
             f"{name} must be (batch, *spatial, channels) with at least one spatial axis; got shape {tuple(shape)} of rank {len(shape)}"
         )
     return len(shape) - 2
-
-
-def conv_output_hw(input_hw: Sequence[int], kernel_hw, stride, padding) -> tuple[int, ...]:
-    """(H_out, W_out) of a 2-D convolution with symmetric padding, the axis named in any error."""
-    return conv_geometry(input_hw, kernel_hw, stride, padding).output_size
