@@ -1,5 +1,8 @@
 """Errors that are the user's to fix: the command line prints their message, not a traceback."""
 
+import contextlib
+import sys
+
 
 class UserError(Exception):
     """Base class: something the user can fix, said in one message."""
@@ -23,3 +26,14 @@ class CorruptCheckpointError(RunDirError):
 
 class TrainingDivergedError(UserError):
     """The loss became non-finite or exploded: says in which epoch and over which steps."""
+
+
+@contextlib.contextmanager
+def exit_on_user_error(*also: type[Exception]):
+    """The one way a command line ends on a user error (or on one of ``also``): ``error: <message>``,
+    one line on stderr, exit status 2. Every entry point runs its work inside it."""
+    try:
+        yield
+    except (UserError, *also) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
