@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from train.report_stats import best_by_mean, compare, pct, verdict
+from train.report.stats import best_by_mean, compare, pct, verdict
 
 
 def runs(accuracies, key="test_accuracy"):

@@ -14,8 +14,8 @@ from flax import nnx
 import jaxconv
 from configs.varres import DEEP_CHANNELS
 from jaxconv.bench import machine
-from train import report_figures as figures
-from train.report_stats import best_by_mean, compare, pct, seconds, verdict
+from train.report import figures
+from train.report.stats import best_by_mean, compare, pct, seconds, verdict
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

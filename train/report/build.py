@@ -1,34 +1,22 @@
-"""Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
+"""Train (or reuse) the report's runs: one ordinary run workdir per (config, seed) in ``DIR/runs``.
 
-    python -m train.report --workdir reports/full            # about an hour on 2 CPU cores (57 min here)
-    python -m train.report --workdir /tmp/report --quick     # a tiny version (CI runs it)
-
-The experiments are entries in configs/report.py: variants of configs/fixed.py
-and configs/varres.py trained by the same code as train.fixed and train.varres,
-each over several seeds. ``DIR/runs/<id>/`` holds one ordinary run workdir per
-(config, seed), named by a hash of the resolved config, so a run shared by two
-experiments is trained once, a finished run is reused, and an interrupted
-report continues where it stopped (an interrupted run resumes from its last
-checkpoint). ``DIR/report.md``, ``DIR/results.json`` and ``DIR/figures/`` are
-the report. A run is known by its config alone: after changing the training
-code, start a fresh DIR.
+A run is named by a hash of its resolved config (``run_id``), so a run shared by two experiments
+is trained once, a finished run is reused and an interrupted one resumes from its last checkpoint.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
 import configs.fixed
 import configs.report
 import configs.varres
-from train import config_check, paths, runtime
-from train.errors import RunDirError, UserError
-from train.report_stats import best_by_mean
+from train import config_check, paths
+from train.errors import RunDirError
+from train.report.stats import best_by_mean
 from train.rundir import RunDir
 
 BASES = {"fixed": configs.fixed, "varres": configs.varres}
@@ -113,7 +101,7 @@ def _log_call(report_dir: Path, this_call: dict) -> list[dict]:
 
 
 def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
-    from train.report_render import write_report
+    from train.report.render import write_report
 
     start = time.perf_counter()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -127,26 +115,3 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     info = {"quick": quick, "seeds": list(seeds), **this_call, "calls": _log_call(report_dir, this_call)}
     write_report(report_dir, results, info, runner.cache, runner.data)
     return info
-
-
-def main(argv=None) -> None:
-    runtime.keep_freed_memory_in_heap()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", required=True, type=Path, help="the report folder (runs are kept in DIR/runs and reused)")
-    parser.add_argument("--quick", action="store_true", help="a tiny version: a few batches, one seed, one epoch")
-    parser.add_argument("--cache_dir", help="cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)")
-    parser.add_argument("--data_dir", help="read-only data folder (default: $JAXCONV_DATA_DIR)")
-    args = parser.parse_args(argv)
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    try:
-        info = make_report(args.workdir, args.quick, args.cache_dir, args.data_dir)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    print(f"wrote {args.workdir / 'report.md'}: {info['runs_trained']} runs trained, {info['runs_reused']} reused, {info['seconds']:.0f} s")
-
-
-if __name__ == "__main__":
-    main()

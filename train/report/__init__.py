@@ -1,0 +1,25 @@
+"""Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
+
+    python -m train.report --workdir reports/full         # about an hour on 2 CPU cores (57 min here)
+    python -m train.report --workdir /tmp/report --quick  # a smoke test (CI runs it)
+
+The experiments are entries in configs/report.py: variants of configs/fixed.py
+and configs/varres.py trained by the same code as train.fixed and train.varres,
+each over several seeds. ``DIR/runs/<id>/`` holds one ordinary run workdir per
+(config, seed), named by a hash of the resolved config, so a run shared by two
+experiments is trained once, a finished run is reused, and an interrupted
+report continues where it stopped (an interrupted run resumes from its last
+checkpoint). ``DIR/report.md``, ``DIR/results.json`` and ``DIR/figures/`` are
+the report. A run is known by its config alone: after changing the training
+code, start a fresh DIR.
+"""
+
+# build.py    train or reuse every run of configs/report.py; make_report
+# render.py   report.md and results.json from the results
+# figures.py  learning curves with seed bands, the Q8 heatmap, augmented images
+# stats.py    mean ± std over seeds, paired t-tests between variants
+# __main__.py the command line
+
+from train.report.build import make_report
+
+__all__ = ["make_report"]

@@ -1,0 +1,47 @@
+"""python -m train.report: parse the flags and build the report (train/report/build.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import train.report
+from train import runtime
+from train.errors import exit_on_user_error
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m train.report",
+        description=train.report.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--workdir",
+        required=True,
+        type=Path,
+        help="the report folder (runs are kept in DIR/runs and reused)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test: a few batches, one seed, one epoch; its numbers mean nothing",
+    )
+    parser.add_argument("--cache_dir", help="cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)")
+    parser.add_argument("--data_dir", help="read-only data folder (default: $JAXCONV_DATA_DIR)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    runtime.keep_freed_memory_in_heap()
+    args = parse_args(argv)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    with exit_on_user_error():
+        info = train.report.make_report(args.workdir, args.quick, args.cache_dir, args.data_dir)
+    trained, reused, seconds = info["runs_trained"], info["runs_reused"], info["seconds"]
+    print(f"wrote {args.workdir / 'report.md'}: {trained} runs trained, {reused} reused, {seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
