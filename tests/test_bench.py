@@ -2,8 +2,11 @@
 
 import math
 
+from flax import nnx
+
 import jaxconv
 from train.bench import jax_images_per_second, markdown
+from train.flops import cpu_fp32_peak, flop_per_cycle, training_step_flops
 from train.models import FixedCNN
 
 
@@ -33,3 +36,45 @@ def test_markdown_leaves_out_torch_when_it_was_not_measured():
     row |= {"flax_nnx_conv": 100.0, "flax_nnx_conv_per_step": 400.0}
     table = markdown([row])
     assert "torch" not in table and table.splitlines()[-1].endswith("| 1.50 |")
+
+
+def test_training_step_flops_of_a_tiny_network_is_the_hand_count():
+    model = FixedCNN(channels=(2, 3), input_size=4, rngs=nnx.Rngs(0))
+    # conv 1: M = 4·4 = 16, K = 3·3·1 = 9, N = 2: forward 2·16·9·2 = 576, backward only dW: 576
+    # conv 2 (after a 2x2 pool, 2x2): M = 4, K = 3·3·2 = 18, N = 3: forward 432, backward 2·432
+    # linear (after a pool, 1x1x3): M = 1, K = 3, N = 10: forward 60, backward 2·60
+    per_image = (576 + 576) + 3 * 432 + 3 * 60
+    assert per_image == 2628
+    assert training_step_flops(model, 1, 4, 4) == 2628
+    assert training_step_flops(model, 5, 4, 4) == 5 * 2628
+
+
+def test_flop_per_cycle_follows_the_vector_units():
+    avx512 = {"sse", "sse2", "avx", "avx2", "fma", "avx512f"}
+    assert flop_per_cycle(avx512, "GenuineIntel", 6, 85)[0] == 64
+    assert flop_per_cycle(avx512, "AuthenticAMD", 25, 17)[0] == 32  # Zen 4: 256-bit halves
+    assert flop_per_cycle(avx512 - {"avx512f"}, "AuthenticAMD", 25, 1)[0] == 32  # Zen 3
+    assert flop_per_cycle({"sse", "sse2"}, "GenuineIntel", 6, 15)[0] == 8
+
+
+CPUINFO = "\n\n".join(
+    f"processor\t: {i}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+    f"physical id\t: 0\ncore id\t\t: {i // 2}\ncpu MHz\t\t: 2000.000\nflags\t\t: sse sse2 avx avx2 fma"
+    for i in range(4)  # 2 cores with 2 SMT threads each
+)
+
+
+def test_cpu_fp32_peak_counts_cores_not_threads(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    peak = cpu_fp32_peak(CPUINFO, max_khz="")
+    assert (peak.cores, peak.mhz, peak.flop_per_cycle) == (2, 2000.0, 32)
+    assert peak.flops == 2 * 2e9 * 32
+    assert cpu_fp32_peak(CPUINFO, max_khz="3500000\n").mhz == 3500.0
+
+
+def test_markdown_shows_the_share_of_the_fp32_peak():
+    row = {"network": "net", "batch": 16, "jaxconv": 1000.0, "jaxconv_per_step": 500.0}
+    row |= {"flax_nnx_conv": 100.0, "flax_nnx_conv_per_step": 400.0, "step_flop_per_image": 2e6}
+    header, _, line = markdown([row], peak_flops=1e10).splitlines()
+    assert header.endswith("| jaxconv, share of FP32 peak |")
+    assert line.endswith("| 2.50 | 20.0% |")  # 1000 images/s × 2 MFLOP = 2 GFLOP/s of 10

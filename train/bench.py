@@ -22,11 +22,17 @@ repeats):
 Then the variable-resolution network on batches of 32×32, 48×48 and 64×64, and
 the time to accuracy: the wall time of ``python -m train.fixed`` with its
 default config, from process start to its final test accuracy (data prepared).
+
+On a CPU each row also shows the share of the machine's FP32 peak that jaxconv
+reaches as its trainer runs: images/s × FLOP per image of a training step
+(``train.flops.training_step_flops``: the matrix products, forward and backward)
+over cores × clock × FLOP per cycle (``train.flops.cpu_fp32_peak``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -43,7 +49,8 @@ def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int
     import optax
     from flax import nnx
 
-    from train.data import DeviceGroup, ImageGroup
+    from train.data.batching import DeviceGroup
+    from train.data.groups import ImageGroup
     from train.steps import Steps
 
     graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
@@ -152,6 +159,9 @@ def torch_available() -> bool:
 def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
     import configs.varres
     import jaxconv
+    from flax import nnx
+
+    from train.flops import training_step_flops
     from train.models import FixedCNN, VarResCNN, flax_conv
 
     rows = []
@@ -165,7 +175,8 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
         # train.fixed scans many steps per call; train.varres takes one batch per call (its steps_per_call)
         steps_per_call, calls = (configs.varres.get_config().steps_per_call, steps) if varres else (steps, 1)
         calls = -(-calls // steps_per_call)
-        row = {"network": name, "batch": batch}
+        flop_per_image = training_step_flops(make(jaxconv.Conv2D)(nnx.Rngs(0)), 1, side, side)
+        row = {"network": name, "batch": batch, "step_flop_per_image": flop_per_image}
         row["jaxconv"] = jax_images_per_second(make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats)
         row["jaxconv_per_step"] = jax_per_step_images_per_second(make(jaxconv.Conv2D), batch, side, steps, repeats)
         row["flax_nnx_conv"] = jax_images_per_second(make(flax_conv), batch, side, steps_per_call, calls, repeats)
@@ -182,9 +193,9 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
 def time_to_accuracy(cache_dir: str | None) -> dict:
     """Wall time of the default ``python -m train.fixed``, process start to exit, data already prepared."""
     import configs.fixed
-    from train.experiment import load_datasets
-    from train.paths import cache_dir as resolve_cache
-    from train.paths import data_dir
+    from train.data.cache import cache_dir as resolve_cache
+    from train.data.cache import data_dir
+    from train.data.datasets import load_datasets
 
     load_datasets(configs.fixed.get_config(), resolve_cache(cache_dir), data_dir())  # prepare (and cache) MNIST first
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,28 +224,33 @@ COLUMNS = [
 ]
 
 
-def markdown(rows) -> str:
+def markdown(rows, peak_flops: float | None = None) -> str:
     """Images/s per implementation; ratios of jaxconv as train.fixed runs it against nnx.Conv
-    at its best (either way of stepping) and against torch nn.Conv2d."""
+    at its best (either way of stepping) and against torch nn.Conv2d; with ``peak_flops``
+    (FLOP/s), the share of it jaxconv reaches (images/s × the row's step FLOP per image)."""
     present = [(k, t) for k, t in COLUMNS if any(k in r for r in rows)]
     has_torch = any("torch_conv2d" in r for r in rows)
     head = ["network", "batch", *(f"{t} (img/s)" for _, t in present), "jaxconv / best nnx.Conv"] + (
         ["jaxconv / torch nn.Conv2d"] if has_torch else []
     )
+    head += ["jaxconv, share of FP32 peak"] if peak_flops else []
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         best_nnx = max(r["flax_nnx_conv"], r["flax_nnx_conv_per_step"])
         cells = [r["network"], str(r["batch"]), *(f"{r[k]:.0f}" if k in r else "-" for k, _ in present), f"{r['jaxconv'] / best_nnx:.2f}"]
         if has_torch:
             cells.append(f"{r['jaxconv'] / r['torch_conv2d']:.2f}" if "torch_conv2d" in r else "-")
+        if peak_flops:
+            cells.append(f"{r['jaxconv'] * r['step_flop_per_image'] / peak_flops:.1%}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
-    from train import runtime
+    from train import glibc_reexec
+    from train.errors import exit_on_user_error
 
-    runtime.keep_freed_memory_in_heap()
+    glibc_reexec.keep_freed_memory_in_heap()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[16, 128], help="batch sizes of the Q8 rows (default: 16 128)")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per row (default: 7)")
@@ -247,6 +263,7 @@ def main(argv=None) -> None:
     import jax
 
     from jaxconv.bench import machine
+    from train.flops import cpu_fp32_peak
 
     with_torch = torch_available() and not args.no_torch
     if with_torch:
@@ -257,10 +274,18 @@ def main(argv=None) -> None:
         torch_info = "torch not installed" if not torch_available() else "torch rows skipped"
     rows = network_rows(args.batch, args.repeats, with_torch)
     result = {"machine": machine(), "torch": torch_info, "devices": len(jax.devices()), "rows": rows}
-    print(f"\n{machine()}; {torch_info}; median of {args.repeats} repeats\n")
-    print(markdown(rows))
+    print(f"\n{machine()}; {torch_info}; median of {args.repeats} repeats")
+    peak = cpu_fp32_peak() if jax.devices()[0].platform == "cpu" else None  # no GPU peak rule
+    if peak is not None:
+        result["fp32_peak"] = dataclasses.asdict(peak) | {"flops": peak.flops}
+        per_image = {r["network"]: r["step_flop_per_image"] for r in rows}
+        counts = "; ".join(f"{name} {flop / 1e6:.1f} M" for name, flop in per_image.items())
+        print(f"{peak.describe()}\ntraining step FLOP per image (train.flops): {counts}")
+    print()
+    print(markdown(rows, peak.flops if peak else None))
     if not args.no_time_to_accuracy:
-        result["time_to_accuracy"] = tta = time_to_accuracy(args.cache_dir)
+        with exit_on_user_error():  # MNIST unavailable offline, say
+            result["time_to_accuracy"] = tta = time_to_accuracy(args.cache_dir)
         print(
             f"\ntime to accuracy: python -m train.fixed (default config) reached {tta['test_accuracy']:.2%} test accuracy "
             f"in {tta['seconds']:.1f} s from process start ({tta['epochs']} epochs, {tta['train_seconds']:.1f} s of them training)"
