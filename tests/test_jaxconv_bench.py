@@ -2,6 +2,9 @@
 
 import math
 
+import numpy as np
+
+from jaxconv import bench
 from jaxconv.bench import ND_ROWS, TRANSPOSE_ROWS, Row, bench_row, markdown_table
 
 
@@ -19,3 +22,19 @@ def test_bench_rows_time_jaxconv_xla_and_nnx_and_the_table_shows_them():
 def test_the_issue_rows_are_there():
     names = [row.name for row in ND_ROWS + TRANSPOSE_ROWS]
     assert len(names) == 11 and any("depthwise" in n for n in names) and any("3-D 8^3" in n for n in names)
+
+
+def test_accelerator_tolerance_accepts_tf32_products_and_cpu_stays_tight():
+    # the bench aborted on an H100: both sides' default-precision products round inputs to TF32
+    # (10 mantissa bits), so they differ by ~1e-3 while a CPU's float32 agree to ~1e-6
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((64, 144)).astype(np.float32), 0.1 * rng.standard_normal((144, 32))
+    w = w.astype(np.float32)
+
+    def tf32(a):  # keep 10 of float32's 23 mantissa bits
+        return (a.view(np.uint32) & np.uint32(0xFFFFE000)).view(np.float32)
+
+    exact, reduced = x @ w, tf32(x) @ tf32(w)
+    tol = bench.agreement_tolerance("gpu")
+    np.testing.assert_allclose(reduced, exact, rtol=tol, atol=tol)
+    assert np.abs(reduced - exact).max() > bench.agreement_tolerance("cpu")
