@@ -3,6 +3,9 @@ import pytest
 
 # Silent broadcasting between arrays of different ranks is a bug in this codebase.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# The tolerances are float32's. GPUs and TPUs compute default-precision float32 products in
+# TF32 or bf16 passes (errors ~1e-3); on a CPU this changes nothing.
+jax.config.update("jax_default_matmul_precision", "highest")
 
 
 @pytest.fixture
