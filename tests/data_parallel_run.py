@@ -12,8 +12,9 @@ from synthetic import blob_datasets, blobs  # noqa: E402
 
 import configs.fixed  # noqa: E402
 import configs.varres  # noqa: E402
-from train.experiment import model_factory  # noqa: E402
-from train.loop import Datasets, train_and_evaluate  # noqa: E402
+from train.data.datasets import Datasets  # noqa: E402
+from train.loop import train_and_evaluate  # noqa: E402
+from train.models import model_factory  # noqa: E402
 from train.progress import EpochProgress  # noqa: E402
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.data import ImageGroup
-from train.loop import Datasets
+from train.data.datasets import Datasets
+from train.data.groups import ImageGroup
 
 
 def blobs(n: int, height: int = 28, width: int = 28, seed: int = 0, canvas: tuple[int, int] | None = None) -> ImageGroup:

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from train.augment import augment_batch, default_augmentation
+from train.data.augment import augment_batch, default_augmentation
 
 
 def batch(n=8):

@@ -10,8 +10,8 @@ import pytest
 import configs.fixed
 import configs.varres
 from train.config_check import RULES, flatten, validate
+from train.data.resolution import bucket, group_by_resolution
 from train.errors import ConfigError
-from train.imagefolder import bucket, group_by_resolution
 
 # (base config, field, bad value, what the one-line message must say)
 BAD_VALUES = [

@@ -9,8 +9,8 @@ from synthetic import blob_datasets
 
 import configs.fixed
 from train.checkpoints import Checkpoints
-from train.experiment import model_factory
 from train.loop import train_and_evaluate
+from train.models import model_factory
 from train.progress import EpochProgress
 from train.rundir import RunDir
 from train.trained import TrainedRun

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from imagefolder_trees import tar_tree, write_tree
 
-import train.mnist as mnist
+import train.data.mnist as mnist
+from train.data.cache import save_arrays_atomically
+from train.data.imagefolder import read_imagefolder
+from train.data.mnist_varres import load_imagefolder_groups, load_mnist_varres
 from train.errors import DataUnavailableError
-from train.imagefolder import read_imagefolder
-from train.mnist_varres import load_imagefolder_groups, load_mnist_varres
-from train.paths import save_arrays_atomically
 
 
 def truncate(path, fraction=0.5):

@@ -13,9 +13,10 @@ from synthetic import blobs
 import configs.fixed
 import configs.varres
 from train.cli import prepare_workdir
-from train.experiment import model_factory
-from train.imagefolder import read_imagefolder
-from train.loop import Datasets, train_and_evaluate
+from train.data.datasets import Datasets
+from train.data.imagefolder import read_imagefolder
+from train.loop import train_and_evaluate
+from train.models import model_factory
 from train.progress import EpochProgress
 from train.trained import TrainedRun
 
@@ -74,7 +75,7 @@ def test_predict_prints_a_digit_and_probability_per_image(varres_run, tree):
     lines = run_module("train.predict", f"--workdir={varres_run}", *map(str, images))
     assert len(lines) == 6
     run = TrainedRun(varres_run)
-    from train.imagefolder import decode_gray
+    from train.data.imagefolder import decode_gray
 
     probabilities = run.predict([decode_gray(p.read_bytes(), str(p)) for p in images])
     for line, path, p in zip(lines, images, probabilities):

@@ -8,10 +8,11 @@ import pytest
 from imagefolder_trees import RESOLUTIONS, add_color_images, tar_tree, write_tree
 from PIL import Image
 
-import train.mnist_varres as mnist_varres
+import train.data.mnist_varres as mnist_varres
+from train.data.imagefolder import read_imagefolder
+from train.data.mnist_varres import load_imagefolder_groups, load_mnist_varres
+from train.data.resolution import bucket, group_by_resolution, resize_all
 from train.errors import DataUnavailableError
-from train.imagefolder import bucket, group_by_resolution, read_imagefolder, resize_all
-from train.mnist_varres import load_imagefolder_groups, load_mnist_varres
 
 DATA_DIR = os.environ.get("JAXCONV_DATA_DIR")
 
@@ -190,6 +191,6 @@ def _mode_cases():
 
 @pytest.mark.parametrize("name, data, expected", _mode_cases(), ids=[case[0] for case in _mode_cases()])
 def test_every_image_mode_is_scaled_to_8_bits(name, data, expected):
-    from train.imagefolder import decode_gray
+    from train.data.imagefolder import decode_gray
 
     np.testing.assert_array_equal(decode_gray(data, name), expected)

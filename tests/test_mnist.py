@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from train.data.mnist import MNIST_FILES, load_mnist
 from train.errors import DataUnavailableError
-from train.mnist import MNIST_FILES, load_mnist
 
 DATA_DIR = os.environ.get("JAXCONV_DATA_DIR")
 needs_mnist = pytest.mark.skipif(
@@ -72,7 +72,7 @@ def test_failed_download_gives_one_clear_error(tmp_path, monkeypatch):
 @needs_mnist
 def test_test_only_loading_gives_the_same_test_split_without_training_data(mnist_cache):
     import configs.fixed
-    from train.experiment import load_datasets
+    from train.data.datasets import load_datasets
 
     config = configs.fixed.get_config()
     full = load_datasets(config, mnist_cache, Path(DATA_DIR))

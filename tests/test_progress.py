@@ -30,8 +30,8 @@ def test_preparing_mnist_from_local_files_prints_no_download_messages(tmp_path, 
     import pytest
     import tensorflow_datasets as tfds
 
+    from train.data.mnist import MNIST_FILES, load_mnist
     from train.errors import DataUnavailableError
-    from train.mnist import MNIST_FILES, load_mnist
 
     (tmp_path / "data" / "mnist").mkdir(parents=True)
     for name in MNIST_FILES:

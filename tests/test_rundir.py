@@ -15,8 +15,8 @@ from synthetic import blob_datasets
 import configs.fixed
 from train import cli
 from train.errors import DataUnavailableError, RunDirError, TrainingDivergedError
-from train.experiment import model_factory
 from train.loop import train_and_evaluate
+from train.models import model_factory
 from train.progress import EpochProgress
 from train.rundir import RunDir, strict_json
 from train.steps import Steps
@@ -38,7 +38,7 @@ def fake_data(monkeypatch, error=None):
             raise error
         return blob_datasets(256, 100)
 
-    monkeypatch.setattr("train.experiment.load_datasets", load_datasets)
+    monkeypatch.setattr("train.data.datasets.load_datasets", load_datasets)
 
 
 def parse_strict(text):

@@ -7,9 +7,9 @@ import pytest
 from synthetic import blob_datasets, blobs
 
 import configs.fixed
-from train.data import eval_batches
-from train.experiment import model_factory
+from train.data.batching import eval_batches
 from train.loop import evaluate, train_and_evaluate
+from train.models import model_factory
 from train.progress import EpochProgress
 from train.steps import Steps, round_up
 

@@ -10,11 +10,11 @@ from flax import nnx
 from synthetic import blobs
 
 import configs.varres
-from train.data import epoch_chunks
+from train.data.batching import epoch_chunks
+from train.data.datasets import Datasets
 from train.errors import ConfigError
-from train.experiment import model_factory
-from train.loop import Datasets, evaluate, train_and_evaluate
-from train.models import FixedCNN, VarResCNN, matching_width, num_params
+from train.loop import evaluate, train_and_evaluate
+from train.models import FixedCNN, VarResCNN, matching_width, model_factory, num_params
 from train.progress import EpochProgress
 from train.steps import Steps, canvas_mask
 
@@ -111,7 +111,7 @@ def test_batches_of_all_resolutions_interleave_in_a_fresh_order_every_epoch():
 
 def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path):
     """Many resolutions -> few canvases + masks: evaluation of the padded split equals the unpadded one."""
-    from train.imagefolder import bucket
+    from train.data.resolution import bucket
 
     config = small_varres_config(num_epochs=1)
     groups = [blobs(12, 32 + 3 * i, 32 + 2 * i, seed=i) for i in range(10)]  # 10 resolutions

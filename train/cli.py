@@ -22,7 +22,8 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 import configs
-from train import config_check, paths, runtime
+from train import config_check, glibc_reexec
+from train.data.cache import cache_dir, data_dir
 from train.errors import ConfigError, UserError
 from train.rundir import RunDir
 
@@ -47,15 +48,17 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
 
     Nothing is written into the workdir before the data has loaded (a resume takes its lock first).
     """
-    from train.experiment import load_datasets, model_factory  # heavy imports after flag parsing
+    # heavy imports after flag parsing
+    from train.data.datasets import load_datasets
     from train.loop import train_and_evaluate
+    from train.models import model_factory
 
     config_check.validate(config)  # every field, before the workdir or the data is touched
     run_dir, created = RunDir(workdir), False
     try:
         config = run_dir.config_to_run(config, resume, overrides)
         print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
-        datasets = load_datasets(config, paths.cache_dir(cache), paths.data_dir(data))
+        datasets = load_datasets(config, cache_dir(cache), data_dir(data))
         run_dir.start(config, resume)
         created = not resume
         return train_and_evaluate(config, run_dir, datasets, model_factory(config), resume=resume)
@@ -70,7 +73,7 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
 
 def main(name: str) -> None:
     """Define the flags, parse them and run; user errors end in one line on stderr, exit status 2."""
-    runtime.keep_freed_memory_in_heap()
+    glibc_reexec.keep_freed_memory_in_heap()
     config_flags.DEFINE_config_file(
         "config", str(Path(configs.__file__).parent / f"{name}.py"), "Training configuration file.", lock_config=True
     )

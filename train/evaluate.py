@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from train import paths
+from train.data.cache import cache_dir, data_dir
 from train.errors import UserError
 
 
 def inverted_warning(images: list[np.ndarray], invert: bool) -> str | None:
     """One line when most images look inverted and ``--invert`` is not given, else None."""
-    from train.imagefolder import looks_inverted
+    from train.data.imagefolder import looks_inverted
 
     count = sum(looks_inverted(image) for image in images)
     if invert or count <= len(images) // 2:
@@ -40,7 +40,7 @@ def inverted_warning(images: list[np.ndarray], invert: bool) -> str | None:
 
 def predict_split(run, split) -> tuple[np.ndarray, np.ndarray]:
     """(labels, predicted digits) of every image of a prepared split, group after group."""
-    from train.data import eval_batches
+    from train.data.batching import eval_batches
 
     labels, predicted = [], []
     batch = run.steps.device_multiple(run.config.eval_batch_size)
@@ -69,14 +69,14 @@ def breakdown(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> di
 def evaluate_run(workdir: Path, data: Path | None = None, cache=None, invert: bool = False, details: bool = False) -> dict:
     """accuracy, loss, n (and with ``details`` per_class, confusion, misclassified) of the run on ``data``;
     ``warning`` is set when the images look inverted."""
-    from train.experiment import load_datasets
-    from train.imagefolder import NO_SPLIT, read_imagefolder
+    from train.data.datasets import load_datasets
+    from train.data.imagefolder import NO_SPLIT, read_imagefolder
     from train.trained import TrainedRun
 
     warning = None
     if data is None:
         run = TrainedRun(workdir)
-        split = load_datasets(run.config, paths.cache_dir(cache), paths.data_dir(), with_train=False).test
+        split = load_datasets(run.config, cache_dir(cache), data_dir(), with_train=False).test
         source = f"the test split of {run.config.dataset}"
         names = [f"{run.config.dataset} test image #{i}" for i in range(sum(len(g) for g in split))]
         if details:

@@ -1,7 +1,7 @@
 """Train the MNIST classifier of the assignment's first table (Q7-Q9) with jaxconv.Conv2D.
 
 The logic lives in train/loop.py (the loop shared with train.varres),
-train/experiment.py (config -> data and model) and train/cli.py (flags).
+train/data/ (config -> datasets), train/models.py and train/cli.py (flags).
 
     python -m train.fixed                                   # default config: configs/fixed.py
     python -m train.fixed --workdir runs/fixed

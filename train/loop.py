@@ -11,7 +11,6 @@ an uninterrupted one would do.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import time
@@ -23,9 +22,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from train.augment import augment_batch
 from train.checkpoints import Checkpoints
-from train.data import DeviceGroup, Split, epoch_chunks, eval_batches, split_size
+from train.data.augment import augment_batch
+from train.data.batching import DeviceGroup, epoch_chunks, eval_batches
+from train.data.datasets import Datasets
+from train.data.groups import Split, split_size
 from train.errors import ConfigError, RunDirError, TrainingDivergedError
 from train.models import num_params
 from train.progress import EpochProgress
@@ -34,13 +35,6 @@ from train.steps import Steps
 
 # A mean training loss above this has exploded: guessing uniformly among 10 classes costs ln 10 = 2.3.
 EXPLODED_LOSS = 100.0
-
-
-@dataclasses.dataclass
-class Datasets:
-    train: Split
-    val: Split
-    test: Split
 
 
 def make_optimizer(config, steps_per_epoch: int) -> optax.GradientTransformation:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 def predict_images(workdir: Path, images: list[Path], invert: bool = False):
     """[(path, digit, probability)] for each image, in order; ``invert`` turns each image into 255 - image."""
+    from train.data.imagefolder import decode_gray, looks_inverted
     from train.errors import DataUnavailableError
-    from train.imagefolder import decode_gray, looks_inverted
     from train.trained import TrainedRun
 
     decoded = []

@@ -3,7 +3,7 @@
 The run's ``config.json`` rebuilds the model and the best-by-validation
 checkpoint its commit record names supplies its parameters (the last one if the
 best is damaged, said on one line). Images are prepared as the model takes
-them (:func:`train.experiment.prepare_groups`): resized for a fixed-resolution
+them (:func:`train.data.datasets.prepare_groups`): resized for a fixed-resolution
 model, grouped or bucketed by resolution for a variable-resolution one.
 """
 
@@ -17,10 +17,12 @@ import numpy as np
 from flax import nnx
 
 from train.checkpoints import Checkpoints
-from train.data import Split, eval_batches
-from train.experiment import model_factory, prepare_groups
-from train.imagefolder import group_by_resolution
+from train.data.batching import eval_batches
+from train.data.datasets import prepare_groups
+from train.data.groups import Split
+from train.data.resolution import group_by_resolution
 from train.loop import evaluate, make_optimizer
+from train.models import model_factory
 from train.rundir import RunDir
 from train.steps import Steps
 

@@ -1,6 +1,6 @@
 """Train the variable-resolution classifier of Q10-Q17 on mnist-varres, with jaxconv.Conv2D.
 
-The same program as train.fixed (train/loop.py, train/experiment.py,
+The same program as train.fixed (train/loop.py, train/data/, train/models.py,
 train/cli.py) with the default config configs/varres.py.
 
     python -m train.varres                                            # global max pooling, N = 81

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 import train.report
-from train import runtime
+from train import glibc_reexec
 from train.errors import exit_on_user_error
 
 
@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
-    runtime.keep_freed_memory_in_heap()
+    glibc_reexec.keep_freed_memory_in_heap()
     args = parse_args(argv)
     from absl import logging as absl_logging
 

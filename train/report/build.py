@@ -14,7 +14,8 @@ from pathlib import Path
 import configs.fixed
 import configs.report
 import configs.varres
-from train import config_check, paths
+from train import config_check
+from train.data.cache import cache_dir, data_dir
 from train.errors import RunDirError
 from train.report.stats import best_by_mean
 from train.rundir import RunDir
@@ -45,8 +46,9 @@ class Runner:
         self.trained = self.reused = 0
 
     def result(self, config, label: str) -> dict:
-        from train.experiment import load_datasets, model_factory
+        from train.data.datasets import load_datasets
         from train.loop import train_and_evaluate
+        from train.models import model_factory
         from train.progress import EpochProgress
 
         run_dir = RunDir(self.runs_dir / run_id(config))
@@ -106,7 +108,7 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     start = time.perf_counter()
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
-    runner = Runner(report_dir, paths.cache_dir(cache), paths.data_dir(data))
+    runner = Runner(report_dir, cache_dir(cache), data_dir(data))
     experiments = configs.report.get_experiments(quick)
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])

@@ -250,8 +250,8 @@ def _build_time(calls: list[dict]) -> str:
 
 
 def _augmentation_examples(path: Path, cache: Path, data: Path | None) -> None:
-    from train.augment import augment_batch, default_augmentation
-    from train.mnist import load_mnist
+    from train.data.augment import augment_batch, default_augmentation
+    from train.data.mnist import load_mnist
 
     images = jnp.asarray(load_mnist(cache, data)["train_images"][:8], jnp.float32) / 255.0
     draws = [np.asarray(augment_batch(jax.random.key(seed), images, default_augmentation())) for seed in (1, 2, 3)]

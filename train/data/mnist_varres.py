@@ -16,10 +16,12 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from train.data import ImageGroup
+from train.data.cache import load_cached_arrays, save_arrays_atomically
+from train.data.groups import ImageGroup
+from train.data.imagefolder import read_imagefolder
+from train.data.network import network_reachable
+from train.data.resolution import group_by_resolution
 from train.errors import DataUnavailableError
-from train.imagefolder import group_by_resolution, read_imagefolder
-from train.paths import load_cached_arrays, network_reachable, save_arrays_atomically
 
 URL = "https://dlvu.github.io/data/mnist-varres.tgz"
 ARCHIVE = "mnist-varres.tgz"

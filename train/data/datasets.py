@@ -1,23 +1,28 @@
-"""From a config to what the training loop needs: the datasets and the model.
+"""From a config to the train/validation/test splits the training loop takes.
 
 ``config.dataset`` picks the data ("mnist"; "mnist-varres" in train.varres) and
-``config.model`` the network ("fixed" or "varres"), so train.fixed and
-train.varres are the same program with different default configs.
+``config.model`` how its images are prepared (resized for "fixed", grouped or
+bucketed by resolution for "varres"); the network itself comes from
+:func:`train.models.model_factory`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-import jax.numpy as jnp
-
-from train.data import ImageGroup, Split, subsample, train_val_split
+from train.data.groups import ImageGroup, Split, subsample, train_val_split
+from train.data.mnist import load_mnist
+from train.data.mnist_varres import load_mnist_varres
+from train.data.resolution import bucket, resize_all
 from train.errors import ConfigError
-from train.imagefolder import bucket, resize_all
-from train.loop import Datasets
-from train.mnist import load_mnist
-from train.mnist_varres import load_mnist_varres
-from train.models import FixedCNN, VarResCNN
+
+
+@dataclasses.dataclass
+class Datasets:
+    train: Split
+    val: Split
+    test: Split
 
 
 def limit_datasets(config, train: Split, val: Split, test: Split) -> Datasets:
@@ -70,15 +75,3 @@ def load_datasets(config, cache: Path, data_dir: Path | None, with_train: bool =
     if config.dataset not in DATASETS:
         raise ConfigError(f"config.dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}")
     return DATASETS[config.dataset](config, cache, data_dir, with_train)
-
-
-def model_factory(config):
-    """``make_model(rngs)`` for the network the config names."""
-    dtype = jnp.dtype(config.get("compute_dtype", "float32"))
-    if config.model == "fixed":
-        fixed = config.fixed
-        return lambda rngs: FixedCNN(tuple(fixed.channels), input_size=fixed.image_size, compute_dtype=dtype, rngs=rngs)
-    if config.model == "varres":
-        varres = config.varres
-        return lambda rngs: VarResCNN(tuple(varres.channels), pooling=config.pooling, compute_dtype=dtype, rngs=rngs)
-    raise ConfigError(f"config.model must be 'fixed' or 'varres', got {config.model!r}")

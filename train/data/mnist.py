@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from train.data.cache import load_cached_arrays, save_arrays_atomically
+from train.data.network import network_reachable
 from train.errors import DataUnavailableError
-from train.paths import load_cached_arrays, network_reachable, save_arrays_atomically
 
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",

@@ -1,4 +1,4 @@
-"""Where data is read from and where caches are written.
+"""Where data is read from, where caches are written, and the .npz array cache.
 
 * ``JAXCONV_DATA_DIR``: read-only input data (``mnist/`` with the four canonical
   MNIST files, ``mnist-varres.tgz`` or ``mnist-varres/``). Nothing is ever
@@ -10,10 +10,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Callable
 
@@ -62,20 +60,3 @@ def load_cached_arrays(path: Path, required: Callable[[dict], bool] = lambda arr
     print(f"cache {path} is unreadable ({problem}): rebuilding it", file=sys.stderr, flush=True)
     path.unlink(missing_ok=True)
     return None
-
-
-def network_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (name lookup included)."""
-    opened = []
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            opened.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)  # a hanging name lookup is left behind
-    thread.start()
-    thread.join(timeout)
-    return bool(opened)

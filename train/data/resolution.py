@@ -1,0 +1,73 @@
+"""Images of many resolutions as the models take them (Q12-Q14): grouped by resolution,
+bucketed onto a few canvas sizes, or all resized to one size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from train.data.groups import ImageGroup
+
+
+def group_by_resolution(images: list[np.ndarray], labels: np.ndarray) -> list[ImageGroup]:
+    """One uint8 (n, H, W, 1) group per distinct (H, W), smallest first (Q14)."""
+    members = defaultdict(list)
+    for i, image in enumerate(images):
+        members[image.shape].append(i)
+    return [
+        ImageGroup(np.stack([images[i] for i in index])[..., None], labels[np.asarray(index)])  # (n, H, W, 1)
+        for shape, index in sorted(members.items())
+    ]
+
+
+def bucket(groups: list[ImageGroup], max_shapes: int, step: int) -> list[ImageGroup]:
+    """Few canvas sizes for many resolutions: each image padded at the top-left of a canvas
+    whose sides are its own rounded up to a multiple of ``step`` (doubled until at most
+    ``max_shapes`` canvases remain), with its true size kept for the mask. Unchanged when
+    there are at most ``max_shapes`` resolutions already."""
+    if max_shapes < 1 or step < 1:
+        raise ValueError(f"bucketing needs max_shapes >= 1 and step >= 1, got {max_shapes} and {step}")
+    if len(groups) <= max_shapes:
+        return groups
+    images = [im[..., 0] for g in groups for im in _unpadded(g)]
+    labels = np.concatenate([g.labels for g in groups])
+    canvases = lambda step: {(-(-h // step) * step, -(-w // step) * step) for h, w in (im.shape for im in images)}  # noqa: E731
+    while len(canvases(step)) > max_shapes:  # ends: once step covers the largest side, one canvas is left
+        step *= 2
+    members = defaultdict(list)
+    for i, im in enumerate(images):
+        members[(-(-im.shape[0] // step) * step, -(-im.shape[1] // step) * step)].append(i)
+    buckets = []
+    for (height, width), index in sorted(members.items()):
+        canvas = np.zeros((len(index), height, width, 1), np.uint8)
+        sizes = np.zeros((len(index), 2), np.int32)
+        for row, i in enumerate(index):
+            h, w = images[i].shape
+            canvas[row, :h, :w, 0] = images[i]
+            sizes[row] = (h, w)
+        buckets.append(ImageGroup(canvas, labels[np.asarray(index)], sizes))
+    return buckets
+
+
+def _unpadded(group: ImageGroup) -> Iterator[np.ndarray]:
+    """Each image of the group without its canvas padding, (h, w, 1)."""
+    for i, image in enumerate(group.images):
+        if group.sizes is None:
+            yield image
+        else:
+            h, w = group.sizes[i]
+            yield image[:h, :w]
+
+
+def resize_all(groups: list[ImageGroup], size: int) -> ImageGroup:
+    """Every image resized to size × size (bilinear, antialiased when shrinking, like
+    torchvision's Resize on PIL images in Q12), as one group."""
+    resized = [
+        np.asarray(Image.fromarray(image[..., 0]).resize((size, size), Image.BILINEAR), np.uint8) for g in groups for image in _unpadded(g)
+    ]
+    labels = np.concatenate([g.labels for g in groups])
+    return ImageGroup(np.stack(resized)[..., None], labels)  # (n, size, size, 1)
