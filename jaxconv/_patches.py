@@ -39,7 +39,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxconv._shapes import ConvGeometry, IntOrPair, Padding, check_channels_last, conv_geometry
+from jaxconv._shapes import (
+    ConvGeometry,
+    IntOrPair,
+    Padding,
+    ceil_div,
+    check_channels_last,
+    conv_geometry,
+)
 
 
 def tap_offsets(geometry: ConvGeometry) -> list[tuple[int, ...]]:
@@ -100,7 +107,7 @@ def _phase_fold(taps: list[jax.Array], geometry: ConvGeometry) -> jax.Array:
     """
     n, c = taps[0].shape[0], taps[0].shape[-1]
     dilated = [(size - 1) * r + 1 for size, r in zip(geometry.input_size, geometry.input_dilation)]  # S_r per axis
-    lengths = [-(-size // s) for size, s in zip(dilated, geometry.stride)]  # L = ceil(S_r / s) per axis
+    lengths = [ceil_div(size, s) for size, s in zip(dilated, geometry.stride)]  # L per axis
     phase_sums: dict[tuple[int, ...], jax.Array] = {}
     for values, tap in zip(taps, tap_offsets(geometry)):
         starts = [t * d - lo for t, d, (lo, _) in zip(tap, geometry.dilation, geometry.padding)]  # row of entry o = 0

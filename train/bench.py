@@ -157,10 +157,11 @@ def torch_available() -> bool:
 
 
 def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
-    import configs.varres
-    import jaxconv
     from flax import nnx
 
+    import configs.varres
+    import jaxconv
+    from jaxconv._shapes import ceil_div
     from train.flops import training_step_flops
     from train.models import FixedCNN, VarResCNN, flax_conv
 
@@ -174,7 +175,7 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
             make = lambda conv: lambda rngs: FixedCNN(conv=conv, rngs=rngs)  # noqa: E731
         # train.fixed scans many steps per call; train.varres takes one batch per call (its steps_per_call)
         steps_per_call, calls = (configs.varres.get_config().steps_per_call, steps) if varres else (steps, 1)
-        calls = -(-calls // steps_per_call)
+        calls = ceil_div(calls, steps_per_call)
         flop_per_image = training_step_flops(make(jaxconv.Conv2D)(nnx.Rngs(0)), 1, side, side)
         row = {"network": name, "batch": batch, "step_flop_per_image": flop_per_image}
         row["jaxconv"] = jax_images_per_second(make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats)

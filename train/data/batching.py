@@ -15,6 +15,7 @@ from typing import Iterator
 import jax
 import numpy as np
 
+from jaxconv._shapes import ceil_div
 from train.data.groups import ImageGroup
 
 
@@ -50,8 +51,8 @@ def epoch_chunks(group_sizes: list[int], batch_size: int, steps_per_call: int, r
         batches = order.reshape(num_batches, batch_size)  # (num_batches, B)
         # the fewest chunks of at most steps_per_call steps, all of one length k for this group
         # (one compilation), so that fewer than one step per chunk is padding
-        num_chunks = -(-num_batches // steps_per_call)
-        k = -(-num_batches // num_chunks)
+        num_chunks = ceil_div(num_batches, steps_per_call)
+        k = ceil_div(num_batches, num_chunks)
         pad = num_chunks * k - num_batches
         batches = np.concatenate([batches, np.zeros((pad, batch_size), np.int32)])  # (num_chunks·k, B)
         valid = np.arange(len(batches)) < num_batches

@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
+from jaxconv._shapes import ceil_div
 from train.data.groups import ImageGroup
 
 
@@ -35,12 +36,12 @@ def bucket(groups: list[ImageGroup], max_shapes: int, step: int) -> list[ImageGr
         return groups
     images = [im[..., 0] for g in groups for im in _unpadded(g)]
     labels = np.concatenate([g.labels for g in groups])
-    canvases = lambda step: {(-(-h // step) * step, -(-w // step) * step) for h, w in (im.shape for im in images)}  # noqa: E731
-    while len(canvases(step)) > max_shapes:  # ends: once step covers the largest side, one canvas is left
+    # the loop ends: once step covers the largest side, one canvas is left
+    while len({_canvas(im.shape, step) for im in images}) > max_shapes:
         step *= 2
     members = defaultdict(list)
     for i, im in enumerate(images):
-        members[(-(-im.shape[0] // step) * step, -(-im.shape[1] // step) * step)].append(i)
+        members[_canvas(im.shape, step)].append(i)
     buckets = []
     for (height, width), index in sorted(members.items()):
         canvas = np.zeros((len(index), height, width, 1), np.uint8)
@@ -51,6 +52,12 @@ def bucket(groups: list[ImageGroup], max_shapes: int, step: int) -> list[ImageGr
             sizes[row] = (h, w)
         buckets.append(ImageGroup(canvas, labels[np.asarray(index)], sizes))
     return buckets
+
+
+def _canvas(shape: tuple[int, ...], step: int) -> tuple[int, int]:
+    """(H, W) of the canvas an image of ``shape`` is padded onto: each side rounded up to a
+    multiple of ``step``."""
+    return ceil_div(shape[0], step) * step, ceil_div(shape[1], step) * step
 
 
 def _unpadded(group: ImageGroup) -> Iterator[np.ndarray]:
