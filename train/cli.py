@@ -13,6 +13,7 @@ in an existing one from its last committed epoch with its saved config; a
 from __future__ import annotations
 
 import datetime
+import importlib
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ml_collections import config_flags
 import configs
 from train import config_check, glibc_reexec
 from train.data.cache import cache_dir, data_dir
-from train.errors import ConfigError, UserError
+from train.errors import ConfigError, exit_on_user_error
 from train.rundir import RunDir
 
 FLAGS = flags.FLAGS
@@ -71,16 +72,38 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
         run_dir.release()
 
 
+def config_fields_help(config: ml_collections.ConfigDict) -> str:
+    """One line per field of the config, with its default: ``config.batch_size = 16``."""
+    fields = config_check.flatten(config).items()
+    return "\n".join(f"config.{field} = {value!r}" for field, value in fields)
+
+
 def main(name: str) -> None:
-    """Define the flags, parse them and run; user errors end in one line on stderr, exit status 2."""
+    """Define the flags, parse them and run; user errors end in one line on stderr, exit status 2.
+
+    ``--help`` lists these flags and every config field with its default: absl shows only the key
+    flags of the main module (``python -m train.<name>``), so they are registered as its own.
+    """
     glibc_reexec.keep_freed_memory_in_heap()
+    config_file = Path(configs.__file__).parent / f"{name}.py"
+    fields = config_fields_help(importlib.import_module(f"configs.{name}").get_config())
     config_flags.DEFINE_config_file(
-        "config", str(Path(configs.__file__).parent / f"{name}.py"), "Training configuration file.", lock_config=True
+        "config",
+        str(config_file),
+        f"Training configuration file; set one field with --config.FIELD=VALUE. The fields of "
+        f"configs/{name}.py, with their defaults:\n{fields}",
+        lock_config=True,
     )
-    flags.DEFINE_string("workdir", None, "Run directory; must be new or empty unless --resume (default: runs/<name>-<time>).")
+    flags.DEFINE_string(
+        "workdir",
+        None,
+        f"Run directory; must be new or empty unless --resume (default: runs/{name}-<time>).",
+    )
     flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
     flags.DEFINE_string("cache_dir", None, "Cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv).")
     flags.DEFINE_string("data_dir", None, "Read-only data folder (default: $JAXCONV_DATA_DIR).")
+    for flag in FLAGS.get_key_flags_for_module(__name__):  # every flag defined above
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
     def _main(argv):
         absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every save at INFO
@@ -89,10 +112,9 @@ def main(name: str) -> None:
         workdir = Path(FLAGS.workdir or f"runs/{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
         overrides = config_flags.get_override_values(FLAGS["config"])
         try:
-            run(name, FLAGS.config, workdir, FLAGS.resume, overrides, FLAGS.cache_dir, FLAGS.data_dir)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+            with exit_on_user_error():
+                cache, data = FLAGS.cache_dir, FLAGS.data_dir
+                run(name, FLAGS.config, workdir, FLAGS.resume, overrides, cache, data)
         except OSError as err:  # a full disk, a folder gone read-only: the run resumes once it is fixed
             print(f"error: {err} (continue the run with --resume once this is fixed)", file=sys.stderr)
             sys.exit(1)

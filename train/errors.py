@@ -30,7 +30,7 @@ class TrainingDivergedError(UserError):
 
 @contextlib.contextmanager
 def exit_on_user_error(*also: type[Exception]):
-    """The one way a command line ends on a user error (or on one of ``also``): ``error: <message>``,
+    """The one way a command line ends on a user error (or one of ``also``): ``error: <message>``,
     one line on stderr, exit status 2. Every entry point runs its work inside it."""
     try:
         yield

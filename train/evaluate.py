@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from train.data.cache import cache_dir, data_dir
-from train.errors import UserError
+from train.errors import exit_on_user_error
 
 
 def inverted_warning(images: list[np.ndarray], invert: bool) -> str | None:
@@ -126,11 +126,8 @@ def main(argv=None) -> None:
     parser.add_argument("--misclassified", action="store_true", help="print each misclassified image with its true and predicted digit")
     args = parser.parse_args(argv)
     details = args.per_class or args.confusion or args.misclassified
-    try:
+    with exit_on_user_error(ValueError):  # a bad image or array is the user's too
         result = evaluate_run(args.workdir, args.data, args.cache_dir, args.invert, details)
-    except (UserError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
     if "warning" in result:
         print(result["warning"], file=sys.stderr)
     print_details(result, args.per_class, args.confusion, args.misclassified)

@@ -48,13 +48,10 @@ def main(argv=None) -> None:
     parser.add_argument("--invert", action="store_true", help="invert every image first (for dark digits on a light background)")
     parser.add_argument("images", nargs="+", type=Path, help="image files")
     args = parser.parse_args(argv)
-    from train.errors import UserError
+    from train.errors import exit_on_user_error
 
-    try:
+    with exit_on_user_error(ValueError):  # a bad image is the user's too
         results = predict_images(args.workdir, args.images, args.invert)
-    except (UserError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
     for path, digit, probability in results:
         print(f"{path}\t{digit}\t{probability:.4f}")
 

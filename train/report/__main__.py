@@ -13,7 +13,8 @@ from train.errors import exit_on_user_error
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m train.report",
-        description=train.report.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=train.report.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--workdir",
@@ -26,7 +27,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="a smoke test: a few batches, one seed, one epoch; its numbers mean nothing",
     )
-    parser.add_argument("--cache_dir", help="cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)")
+    parser.add_argument(
+        "--cache_dir", help="cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)"
+    )
     parser.add_argument("--data_dir", help="read-only data folder (default: $JAXCONV_DATA_DIR)")
     return parser.parse_args(argv)
 
@@ -39,8 +42,8 @@ def main(argv=None) -> None:
     absl_logging.set_verbosity(absl_logging.WARNING)
     with exit_on_user_error():
         info = train.report.make_report(args.workdir, args.quick, args.cache_dir, args.data_dir)
-    trained, reused, seconds = info["runs_trained"], info["runs_reused"], info["seconds"]
-    print(f"wrote {args.workdir / 'report.md'}: {trained} runs trained, {reused} reused, {seconds:.0f} s")
+    counts = f"{info['runs_trained']} runs trained, {info['runs_reused']} reused"
+    print(f"wrote {args.workdir / 'report.md'}: {counts}, {info['seconds']:.0f} s")
 
 
 if __name__ == "__main__":
