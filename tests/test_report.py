@@ -3,23 +3,40 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from train.report import make_report
+from train.report.figures import sweep_grid
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("JAXCONV_DATA_DIR"), reason="JAXCONV_DATA_DIR is unset: the report trains on MNIST and mnist-varres"
 )
 
-FIGURES = ("q8_sweep", "q9_augmentation", "q9_examples", "q16_pooling", "q17_models")
+FIGURES = ("q8_heatmap", "q9_augmentation", "q9_examples", "q16_pooling", "q17_models")
 
 
 @pytest.fixture(scope="module")
-def quick_report(tmp_path_factory, mnist_cache):
+def quick_report(tmp_path_factory, mnist_cache, compilation_cache):
     """One quick report for the module: (its folder, make_report's info, the parsed results.json)."""
     report_dir = tmp_path_factory.mktemp("report")
     info = make_report(report_dir, quick=True, cache=mnist_cache)
     return report_dir, info, json.loads((report_dir / "results.json").read_text())["results"]
+
+
+def test_quick_report_says_on_its_first_line_that_it_is_a_smoke_test(quick_report):
+    first = (quick_report[0] / "report.md").read_text().splitlines()[0]
+    assert "smoke test" in first and "--quick" in first and "mean nothing" in first
+
+
+def test_q8_heatmap_holds_each_learning_rate_and_batch_test_accuracy(quick_report):
+    variants = quick_report[2]["q8"]["variants"]
+    lrs, batches, grid = sweep_grid(variants, "test_accuracy")
+    assert grid.shape == (len(lrs), len(batches)) == (2, 2)  # --quick: 2 learning rates x 2 batches
+    for runs in variants.values():
+        config = runs[0]["config"]
+        i, j = lrs.index(config["learning_rate"]), batches.index(config["batch_size"])
+        assert grid[i, j] == np.mean([r["summary"]["test_accuracy"] for r in runs])
 
 
 def test_quick_report_answers_every_question(quick_report):

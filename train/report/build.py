@@ -68,7 +68,9 @@ class Runner:
             finally:
                 run_dir.release()
             self.trained += 1
-        return {"run": run_dir.path.name, "seed": config.seed, "summary": run_dir.read_summary(), "metrics": run_dir.read_metrics()}
+        summary, metrics = run_dir.read_summary(), run_dir.read_metrics()
+        result = {"run": run_dir.path.name, "seed": config.seed, "config": config.to_dict()}
+        return result | {"summary": summary, "metrics": metrics}
 
 
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:

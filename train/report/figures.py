@@ -1,4 +1,5 @@
-"""The report's figures (matplotlib, PNG): learning curves and augmented images."""
+"""The report's figures (matplotlib, PNG): learning curves with their seed spread, the Q8 sweep
+as a heatmap, and augmented images. Each figure function returns the numbers it drew."""
 
 from __future__ import annotations
 
@@ -11,48 +12,79 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def mean_curve(results: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, mean over seeds of ``metric`` per epoch) for the runs of one variant."""
+def seed_band(results: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(epochs, mean, sample std) over seeds of ``metric`` per epoch for the runs of one variant;
+    the std is 0 with one seed. Runs of unequal length are cut to the shortest."""
     epochs = min(len(r["metrics"]) for r in results)
-    values = np.array([[m[metric] for m in r["metrics"][:epochs]] for r in results])  # (seeds, epochs)
-    return np.arange(1, epochs + 1), values.mean(axis=0)
+    values = np.array([[m[metric] for m in r["metrics"][:epochs]] for r in results])
+    # values: (seeds, epochs)
+    std = values.std(axis=0, ddof=1) if len(results) > 1 else np.zeros(epochs)
+    return np.arange(1, epochs + 1), values.mean(axis=0), std
 
 
-def learning_curves(path: Path, series: dict[str, list[dict]], title: str, styles: dict | None = None) -> None:
-    """Training loss and validation accuracy per epoch, one line per variant (mean over seeds)."""
-    many = len(series) > 4  # then the legend goes beside the plots, where it hides no line
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(13 if many else 11, 4.2))
+def learning_curves(path: Path, series: dict[str, list[dict]], title: str) -> dict:
+    """Training loss and validation accuracy per epoch, one line per variant: the mean over seeds,
+    with a band of ± one sample std. Returns {(label, metric): (epochs, mean, std)} as drawn."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    drawn = {}
     for label, results in series.items():
-        style = (styles or {}).get(label, {})
-        epochs, loss = mean_curve(results, "train_loss")
-        loss_ax.plot(epochs, loss, marker="o", label=label, **style)
-        epochs, accuracy = mean_curve(results, "val_accuracy")
-        acc_ax.plot(epochs, 100 * accuracy, marker="o", label=label, **style)
+        for ax, metric in ((loss_ax, "train_loss"), (acc_ax, "val_accuracy")):
+            epochs, mean, std = drawn[label, metric] = seed_band(results, metric)
+            scale = 100 if metric == "val_accuracy" else 1
+            low = np.maximum(mean - std, mean / 10)  # the loss axis is logarithmic: keep it > 0
+            (line,) = ax.plot(epochs, scale * mean, marker="o", label=label)
+            high = mean + std
+            ax.fill_between(epochs, scale * low, scale * high, color=line.get_color(), alpha=0.2)
     loss_ax.set(xlabel="epoch", ylabel="training loss (mean over the epoch)", yscale="log")
     acc_ax.set(xlabel="epoch", ylabel="validation accuracy (%)")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    if many:
-        acc_ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    else:
-        acc_ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(title + " (mean over seeds)")
+    acc_ax.legend(fontsize=7, loc="lower right")
+    seeds = {len(results) for results in series.values()}
+    spread = "one seed: no band" if seeds == {1} else "mean over seeds, band ± one sample std"
+    fig.suptitle(f"{title} ({spread})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return drawn
 
 
-def sweep_styles(labels) -> dict:
-    """Colour by learning rate, line style by batch size, for the Q8 sweep."""
-    lrs = sorted({label.split(",")[0] for label in labels}, key=lambda s: float(s.split()[1]))
-    batches = sorted({label.split(",")[1] for label in labels}, key=lambda s: int(s.split()[1]))
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(lrs)))
-    dashes = ["-", "--", ":", "-."]
-    return {
-        label: {"color": colours[lrs.index(label.split(",")[0])], "linestyle": dashes[batches.index(label.split(",")[1]) % 4]}
-        for label in labels
-    }
+def sweep_grid(variants: dict[str, list[dict]], key: str) -> tuple[list, list, np.ndarray]:
+    """(learning rates, batch sizes, grid) of a sweep: grid[i, j] is the mean over seeds of
+    ``summary[key]`` for learning rate i and batch size j (read from each run's config); NaN where
+    that pair was not run."""
+    means = {}
+    for runs in variants.values():
+        lr, batch = runs[0]["config"]["learning_rate"], runs[0]["config"]["batch_size"]
+        means[lr, batch] = np.mean([r["summary"][key] for r in runs])
+    lrs, batches = sorted({lr for lr, _ in means}), sorted({b for _, b in means})
+    grid = np.full((len(lrs), len(batches)), np.nan)  # (learning rates, batch sizes)
+    for (lr, batch), mean in means.items():
+        grid[lrs.index(lr), batches.index(batch)] = mean
+    return lrs, batches, grid
+
+
+def sweep_heatmap(path: Path, variants: dict[str, list[dict]], key: str = "test_accuracy"):
+    """Q8: the mean final ``key`` accuracy (%) over seeds for each learning rate × batch size,
+    one annotated cell each. Returns sweep_grid's (learning rates, batch sizes, grid)."""
+    lrs, batches, grid = sweep_grid(variants, key)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(batches), 1.2 + 0.6 * len(lrs)))
+    image = ax.imshow(100 * grid, cmap="viridis", aspect="auto")
+    for (i, j), value in np.ndenumerate(100 * grid):
+        text = "–" if np.isnan(value) else f"{value:.2f}"
+        ax.text(j, i, text, ha="center", va="center", color="white", fontsize=9)
+    ax.set_xticks(range(len(batches)), [str(b) for b in batches])
+    ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+    ax.set(xlabel="batch size", ylabel="learning rate")
+    fig.colorbar(image, ax=ax, label=f"{key.replace('_', ' ')} (%)")
+    seeds = len(next(iter(variants.values())))
+    over = f"mean over {seeds} seeds" if seeds > 1 else "one seed"
+    ax.set_title(f"Q8: {key.replace('_', ' ')}, {over}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return lrs, batches, grid
 
 
 def augmentation_grid(path: Path, images: np.ndarray, augmented: list[np.ndarray]) -> None:
