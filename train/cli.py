@@ -23,7 +23,7 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 import configs
-from train import config_check, glibc_reexec
+from train import config_check, distributed, glibc_reexec
 from train.data.cache import cache_dir, data_dir
 from train.errors import ConfigError, exit_on_user_error
 from train.rundir import RunDir
@@ -55,10 +55,11 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
     from train.models import model_factory
 
     config_check.validate(config)  # every field, before the workdir or the data is touched
-    run_dir, created = RunDir(workdir), False
+    run_dir, created = distributed.view_of_run(RunDir(workdir)), False  # only process 0 writes
     try:
         config = run_dir.config_to_run(config, resume, overrides)
-        print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
+        if distributed.is_primary():
+            print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
         datasets = load_datasets(config, cache_dir(cache), data_dir(data))
         run_dir.start(config, resume)
         created = not resume
@@ -102,6 +103,9 @@ def main(name: str) -> None:
     flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
     flags.DEFINE_string("cache_dir", None, "Cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv).")
     flags.DEFINE_string("data_dir", None, "Read-only data folder (default: $JAXCONV_DATA_DIR).")
+    flags.DEFINE_string("coordinator_address", None, "Several processes: process 0's HOST:PORT (train/distributed.py).")
+    flags.DEFINE_integer("num_processes", None, "Several processes: how many (default: $JAX_NUM_PROCESSES).")
+    flags.DEFINE_integer("process_id", None, "Several processes: this one's index (default: $JAX_PROCESS_ID).")
     for flag in FLAGS.get_key_flags_for_module(__name__):  # every flag defined above
         FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
@@ -113,6 +117,9 @@ def main(name: str) -> None:
         overrides = config_flags.get_override_values(FLAGS["config"])
         try:
             with exit_on_user_error():
+                if distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id):
+                    if FLAGS.workdir is None:  # each process would pick its own time-stamped folder
+                        raise ConfigError("several processes share one run: give them all the same --workdir")
                 cache, data = FLAGS.cache_dir, FLAGS.data_dir
                 run(name, FLAGS.config, workdir, FLAGS.resume, overrides, cache, data)
         except OSError as err:  # a full disk, a folder gone read-only: the run resumes once it is fixed

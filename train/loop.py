@@ -12,6 +12,7 @@ an uninterrupted one would do.
 from __future__ import annotations
 
 import functools
+import io
 import math
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from train import distributed
 from train.checkpoints import Checkpoints
 from train.data.augment import augment_batch
 from train.data.batching import DeviceGroup, epoch_chunks, eval_batches
@@ -80,7 +82,9 @@ def train_and_evaluate(
     interrupts the run as a crash would). A loss that becomes non-finite or explodes
     ends the run with TrainingDivergedError and a summary marked failed.
     """
-    run = workdir if isinstance(workdir, RunDir) else RunDir(workdir)
+    run = distributed.view_of_run(workdir if isinstance(workdir, RunDir) else RunDir(workdir))
+    if not distributed.is_primary():  # logs and metrics are process 0's
+        progress = EpochProgress(live=False, stream=io.StringIO())
     if not resume:
         run.path.mkdir(parents=True, exist_ok=True)
     with run.hold():
@@ -113,7 +117,7 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
     elif run.read_commit() is not None or run.metrics_file.exists() or run.summary_file.exists():
         raise RunDirError(f"refusing to overwrite {run.path}: it already holds a run. Continue it with --resume, or choose a new --workdir")
     start_epoch = commit["epoch"] if commit else 0
-    state = jax.device_put(state, steps.replicated)
+    state = distributed.put(state, steps.replicated)
     train_groups = [DeviceGroup.put(g, steps.replicated) for g in datasets.train]
 
     for epoch in range(start_epoch + 1, config.num_epochs + 1):
@@ -122,7 +126,7 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
         chunks = epoch_chunks(
             [len(g) for g in datasets.train], config.batch_size, config.steps_per_call, np.random.default_rng([config.seed, epoch])
         )
-        epoch_key = jax.device_put(jax.random.fold_in(jax.random.key(config.seed), epoch), steps.replicated)
+        epoch_key = distributed.put(jax.random.fold_in(jax.random.key(config.seed), epoch), steps.replicated)
         totals, shown = steps.zero_totals(), time.perf_counter()
         with progress.epoch(epoch, config.num_epochs, steps_per_epoch) as update:
             for i, chunk in enumerate(chunks):
@@ -223,7 +227,7 @@ def _stop_if_diverged(run: RunDir, record: dict, steps_per_epoch: int, history: 
 def _final_evaluation(config, steps: Steps, checkpoints: Checkpoints, commit: dict, state, datasets: Datasets, history: list[dict]) -> dict:
     """Test once: with the best-by-validation state (and, for reference, the last)."""
     best_state, record = checkpoints.restore(commit["checkpoints"]["best"], state)
-    test = evaluate(steps, jax.device_put(best_state, steps.replicated)["params"], datasets.test, config.eval_batch_size)
+    test = evaluate(steps, distributed.put(best_state, steps.replicated)["params"], datasets.test, config.eval_batch_size)
     is_last = record["epoch"] == history[-1]["epoch"] if history else True
     last = test if is_last else evaluate(steps, state["params"], datasets.test, config.eval_batch_size)
     return {

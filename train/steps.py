@@ -12,7 +12,8 @@ recompiles.
 Data parallelism: the batch axis of everything per-example is sharded over a
 1-D mesh of all devices (``data``), the parameters and optimizer state are
 replicated, and jit partitions the computation. One device is simply a mesh of
-one: there is no code path special to it.
+one: there is no code path special to it. Several processes (train/distributed.py)
+make one mesh of all their devices; each feeds its share of every array.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from train import distributed
 
 
 def data_mesh() -> Mesh:
@@ -139,14 +142,14 @@ class Steps:
         return state, totals
 
     def zero_totals(self) -> jax.Array:
-        return jax.device_put(np.zeros(3, np.float32), self.replicated)
+        return distributed.put(np.zeros(3, np.float32), self.replicated)
 
     def train_chunk(self, state, totals, group, batch_indices: np.ndarray, valid: np.ndarray, key, chunk: int):
         """Run one chunk of steps on a :class:`DeviceGroup`; returns (state, totals), both on the device.
 
         Nothing here waits for the device: the caller decides when to (reading
         ``totals`` waits)."""
-        batch_indices, valid, chunk = jax.device_put((batch_indices, valid, np.int32(chunk)), self.index_shardings)
+        batch_indices, valid, chunk = distributed.put((batch_indices, valid, np.int32(chunk)), self.index_shardings)
         args = (state, totals, group.images, group.labels, group.sizes, batch_indices, valid, key, chunk)
         return self._call("train", self._train_chunk, *args)
 
@@ -162,7 +165,7 @@ class Steps:
         return jax.nn.softmax(self.logits(params, to_float(images), sizes), axis=-1)
 
     def _shard_batch(self, *arrays):
-        return [None if a is None else jax.device_put(a, self.batch_sharded) for a in arrays]
+        return [distributed.put(a, self.batch_sharded) for a in arrays]
 
     def eval_batch(self, params, images, labels, sizes, weights):
         """Sums of [loss, correct, examples] over one padded batch (weights 0 for padding)."""

@@ -1,0 +1,121 @@
+"""Training on several processes (several machines) with JAX's multi-controller runtime.
+
+Every process runs the same program: it loads the whole dataset, builds the same
+model from the same seed and draws the same epoch plan, so the processes agree
+on every batch without talking. The mesh (train/steps.py) spans the devices of
+all processes; each process feeds only its share of every global array
+(:func:`put`, ``jax.make_array_from_process_local_data``), and jit runs the
+step across all of them (gradients are summed over the mesh by XLA's collectives,
+gloo between CPU processes). Orbax checkpoints are saved collectively: every
+process calls save, process 0 writes (the state is replicated) and finalises.
+The run directory's own files (metrics, commit record, summary) and the log
+lines are process 0's alone (:func:`is_primary`); the workdir must be one
+shared folder (a network file system) when the processes are on several machines.
+
+Asked for by flags or environment variables, the flags winning::
+
+    --coordinator_address HOST:PORT   JAX_COORDINATOR_ADDRESS   (process 0's host; any free port)
+    --num_processes N                 JAX_NUM_PROCESSES
+    --process_id I                    JAX_PROCESS_ID            (0 .. N-1)
+
+Under Slurm or Open MPI, JAX finds all three itself: set ``JAX_DISTRIBUTED=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import jax
+import numpy as np
+
+from train.errors import ConfigError
+from train.rundir import RunDir
+
+
+def initialize(coordinator_address=None, num_processes=None, process_id=None) -> bool:
+    """Join a multi-process run if one is asked for (module docstring); returns whether it was.
+
+    ``coordinator_address``: ``"host:port"``; ``num_processes``, ``process_id``: ints (or None:
+    from the environment). Must run before JAX computes anything. On CPUs the processes exchange
+    gradients over gloo.
+    """
+    address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    count = num_processes if num_processes is not None else _env_int("JAX_NUM_PROCESSES")
+    index = process_id if process_id is not None else _env_int("JAX_PROCESS_ID")
+    asked = address is not None or count is not None or index is not None
+    if not asked and not os.environ.get("JAX_DISTRIBUTED"):
+        return False
+    if count is not None and (count < 1 or index is not None and not 0 <= index < count):
+        raise ConfigError(f"process id {index} of {count} processes: need 0 <= id < count")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(address, count, index)
+    return True
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+
+def is_primary() -> bool:
+    """Whether this process writes the run's files and logs (process 0; also a lone process)."""
+    return not jax.distributed.is_initialized() or jax.process_index() == 0
+
+
+class FollowerRun(RunDir):
+    """A process other than 0's view of the run directory: it reads what process 0 writes and
+    writes nothing itself. Orbax's checkpoint saves, which every process takes part in, go
+    through ``checkpoint_dir`` as usual."""
+
+    def _nothing(self, *args, **kwargs) -> None:
+        return None
+
+    lock = release = start = discard_new = append_metrics = commit = uncommit = _nothing
+    write_summary = remove_summary = remove_unreferenced_checkpoints = _nothing
+
+    def hold(self):
+        return contextlib.nullcontext(self)
+
+    def config_to_run(self, config, resume: bool, overrides: dict):
+        """The config process 0 runs: its saved one on resume (no check of a new workdir, which
+        process 0 may already have filled)."""
+        return self.resume_config(overrides) if resume else config
+
+    def keep_metrics_through(self, epoch: int) -> list[dict]:
+        return [m for m in self.read_metrics() if m["epoch"] <= epoch]
+
+
+def view_of_run(run: RunDir) -> RunDir:
+    """``run`` itself in process 0, a :class:`FollowerRun` of its folder in the others."""
+    return run if is_primary() or isinstance(run, FollowerRun) else FollowerRun(run.path)
+
+
+def put(tree, sharding):
+    """The arrays of ``tree`` (numpy or single-process jax arrays, the same on every process)
+    placed with ``sharding`` (one, or a tree of them matching ``tree``): ``jax.device_put`` in
+    one process; with several, each process gives only the part its own devices hold
+    (``jax.make_array_from_process_local_data``), so no data crosses between processes."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+    if isinstance(sharding, jax.sharding.Sharding):
+        return jax.tree.map(lambda x: _put_local_share(x, sharding), tree)
+    return jax.tree.map(_put_local_share, tree, sharding)
+
+
+def _put_local_share(x, sharding) -> jax.Array:
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        key_data = _put_local_share(jax.random.key_data(x), sharding)  # (..., key words)
+        return jax.random.wrap_key_data(key_data, impl=jax.random.key_impl(x))
+    x = np.asarray(x)
+    indices = sharding.addressable_devices_indices_map(x.shape).values()
+    # this process's box of x: from the lowest start to the highest stop along every axis
+    # (start, stop) of every local shard along every axis
+    ranges = [[i[d].indices(n)[:2] for i in indices] for d, n in enumerate(x.shape)]
+    box = tuple(slice(min(r[0] for r in axis), max(r[1] for r in axis)) for axis in ranges)
+    return jax.make_array_from_process_local_data(sharding, x[box], x.shape)
