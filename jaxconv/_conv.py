@@ -3,8 +3,8 @@
 The derivation (Q4 and Q5 of the assignment, then past it), as shape algebra.
 Write T = prod(kernel) for the kernel's taps, M = N·prod(spatial_out) for the
 output pixels of the batch, G for the groups, C = C_in / G and O = C_out / G
-for the channels of one group. The full derivation with pictures is in
-docs/guide.md; here is what the code below computes.
+for the channels of one group. The derivation in words and pictures is
+docs/guide.md (chapters 3 and 5), its one copy; here is what the code below computes.
 
 Dense (G = 1), K = T·C_in::
 
@@ -22,9 +22,9 @@ Dense (G = 1), K = T·C_in::
 
 unfold copies each input entry into every patch that covers it, so its adjoint
 ``fold`` adds up the gradients of all those copies (and drops the ones that
-landed in the zero padding). Two mistakes to avoid, both in the student report
-this project corrects: fold the *gradient* dU, not the forward patches U; and
-fold with the forward's own stride and padding, not with stride 1 and padding 0.
+landed in the zero padding), with the forward's own stride and padding
+(docs/guide.md, chapter 4, shows what folding U, or folding with stride 1 and
+padding 0, as the student report does, returns instead).
 
 Dilation, padding of any form and input dilation change only unfold, never the
 products: tap t of axis a reads padded row ``o·s + t·d``, so the taps of a

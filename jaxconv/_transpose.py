@@ -25,7 +25,8 @@ Forward and derived backward, with T taps, M = N·prod(O), K = T·C_in
     dW  = Vᵀ Y'          : [K, M] [M, C_out] -> [K, C_out]   unfolded dZ paired with Y
 
 So the backward of the transposed convolution is the forward convolution and
-its weight gradient, the same three products as ``_conv`` in another order.
+its weight gradient, the same three products as ``_conv`` in another order
+(docs/guide.md, chapter 6, with pictures of both views below).
 
 The zero-insertion view (vdumoulin/conv_arithmetic, and lax's conv_transpose)
 computes the same Z as a stride-1 convolution of Y with s - 1 zeros inserted
