@@ -1,3 +1,5 @@
+import os
+
 import jax
 import pytest
 
@@ -21,14 +23,31 @@ def mnist_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):
-    """JAX's persistent compilation cache for tests that train the same tiny model many times
-    (a run then costs about 2 s instead of 10 s of compiling); results are unchanged."""
-    options = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs", "jax_persistent_cache_min_entry_size_bytes")
-    before = {name: getattr(jax.config, name) for name in options}
-    for name, value in zip(options, (str(tmp_path_factory.mktemp("jax_cache")), 0, 0)):
+    """One JAX persistent compilation cache for the whole session, this process and the trainers it
+    starts as subprocesses (they read the JAX_* variables): every test trains or differentiates the
+    same few networks, so each is compiled once per session instead of once per test; results are
+    unchanged (the cache is keyed by the compiled program)."""
+    if os.environ.get("JAXCONV_TEST_NO_COMPILATION_CACHE"):  # to measure what the cache saves
+        yield
+        return
+    folder = str(tmp_path_factory.mktemp("jax_cache"))
+    settings = {
+        "jax_compilation_cache_dir": folder,
+        "jax_persistent_cache_min_compile_time_secs": 0,
+        "jax_persistent_cache_min_entry_size_bytes": 0,
+    }
+    before_config = {name: getattr(jax.config, name) for name in settings}
+    before_env = {name.upper(): os.environ.get(name.upper()) for name in settings}
+    for name, value in settings.items():
         jax.config.update(name, value)
+        os.environ[name.upper()] = str(value)
     yield
-    for name, value in before.items():
+    for name, value in before_config.items():
         jax.config.update(name, value)
+    for name, value in before_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
