@@ -14,7 +14,9 @@ DOCS = ("README.md", "docs/guide.md", "docs/training.md", "docs/performance.md")
 BLOCKS = [
     pytest.param(code, bool(torch), id=f"{path}:{number}")
     for path in DOCS
-    for number, (torch, code) in enumerate(re.findall(r"```python( torch)?\n(.*?)```", (ROOT / path).read_text(), re.S))
+    for number, (torch, code) in enumerate(
+        re.findall(r"```python( torch)?\n(.*?)```", (ROOT / path).read_text(), re.S)
+    )
 ]
 
 

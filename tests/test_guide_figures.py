@@ -18,9 +18,17 @@ from train.progress import EpochProgress
 from train.trained import TrainedRun
 
 FIGURES = [
-    "ch1_output_size", "ch2_unfold_grid", "ch3_overlap_counts", "ch3_strided_input_grad", "ch3_computation_graph",
-    "ch4_report_backward", "ch5_taps", "ch5_group_kernels", "ch6_transposed_views", "ch6_upsampled_digit",
-]  # fmt: skip
+    "ch1_output_size",
+    "ch2_unfold_grid",
+    "ch3_overlap_counts",
+    "ch3_strided_input_grad",
+    "ch3_computation_graph",
+    "ch4_report_backward",
+    "ch5_taps",
+    "ch5_group_kernels",
+    "ch6_transposed_views",
+    "ch6_upsampled_digit",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +53,28 @@ def test_output_size_windows_of_7_rows_kernel_3_stride_2_padding_1(drawn):
 def test_unfold_grid_rows_list_the_pixels_of_each_patch(drawn):
     grid = drawn[1]["unfold_grid"]
     assert grid["patches"].shape == (16, 9)
-    assert grid["patches"][0].tolist() == [0, 0, 0, 0, 1, 2, 0, 5, 6]  # pixel (0, 0): 5 taps in the padding
-    assert grid["patches"][5].tolist() == [1, 2, 3, 5, 6, 7, 9, 10, 11]  # pixel (1, 1): the 3x3 around pixel 6
+    assert grid["patches"][0].tolist() == [
+        0,
+        0,
+        0,
+        0,
+        1,
+        2,
+        0,
+        5,
+        6,
+    ]  # pixel (0, 0): 5 taps in the padding
+    assert grid["patches"][5].tolist() == [
+        1,
+        2,
+        3,
+        5,
+        6,
+        7,
+        9,
+        10,
+        11,
+    ]  # pixel (1, 1): the 3x3 around pixel 6
     np.testing.assert_allclose(grid["product"], grid["conv"], rtol=1e-6)  # U W is the convolution
 
 
@@ -58,14 +86,28 @@ def test_fold_of_unfold_of_ones_counts_the_overlaps(drawn):
 def test_strided_input_grad_places_taps_two_rows_apart_and_crops_the_ring(drawn):
     result = drawn[1]["strided_input_grad"]
     corner = result["taps"][(0, 0)]
-    assert corner[::2, ::2][:4, :4].tolist() == np.ones((4, 4)).tolist() and corner.sum() == 16  # the stride's gaps
+    assert (
+        corner[::2, ::2][:4, :4].tolist() == np.ones((4, 4)).tolist() and corner.sum() == 16
+    )  # the stride's gaps
     np.testing.assert_array_equal(result["dx"], result["frame"][1:-1, 1:-1])
-    assert result["dx"][0].tolist() == [1, 2, 1, 2, 1, 2, 1]  # g = W = 1: windows covering each pixel
+    assert result["dx"][0].tolist() == [
+        1,
+        2,
+        1,
+        2,
+        1,
+        2,
+        1,
+    ]  # g = W = 1: windows covering each pixel
 
 
 def test_computation_graph_shapes_and_its_fold_is_the_gradient(drawn):
     graph = drawn[1]["computation_graph"]
-    assert graph["shapes"]["U"] == (18, 27) and graph["shapes"]["dW"] == (27, 4) and graph["shapes"]["dX"] == (2, 5, 5, 3)
+    assert (
+        graph["shapes"]["U"] == (18, 27)
+        and graph["shapes"]["dW"] == (27, 4)
+        and graph["shapes"]["dX"] == (2, 5, 5, 3)
+    )
     np.testing.assert_allclose(graph["dx"], graph["dx_autodiff"], rtol=1e-5, atol=1e-5)
 
 
@@ -73,7 +115,9 @@ def test_the_reports_backward_is_wrong_and_jaxconvs_is_right(drawn):
     errors = drawn[1]["report_backward"]["errors"]
     assert errors["jaxconv"] < 1e-5
     assert errors["report: fold(U), stride 1, padding 0"] > 1.0
-    assert errors["fold(U), the forward's stride and padding"] > 1.0  # each mistake alone is wrong too
+    assert (
+        errors["fold(U), the forward's stride and padding"] > 1.0
+    )  # each mistake alone is wrong too
     assert errors["fold(dU), stride 1, padding 0"] > 1.0
 
 
@@ -93,7 +137,9 @@ def test_tap_pictures_agree_with_unfold(drawn):
 
 def test_group_kernels_are_block_diagonal(drawn):
     matrices = list(drawn[1]["group_kernels"]["matrices"].values())
-    dense, grouped, depthwise = (m.reshape(9, 4, 4) for m in matrices)  # (tap, input channel, output channel)
+    dense, grouped, depthwise = (
+        m.reshape(9, 4, 4) for m in matrices
+    )  # (tap, input channel, output channel)
     c, o = np.meshgrid(range(4), range(4), indexing="ij")
     assert np.all(dense != 0)
     assert np.all((grouped != 0) == (c // 2 == o // 2)[None])
@@ -121,7 +167,9 @@ def tiny_fixed_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("guide") / "run"
     config = prepare_workdir(workdir, False, config, {})
     data = Datasets([blobs(160, seed=1)], [blobs(40, seed=2)], [blobs(40, seed=3)])
-    train_and_evaluate(config, workdir, data, model_factory(config), progress=EpochProgress(live=False))
+    train_and_evaluate(
+        config, workdir, data, model_factory(config), progress=EpochProgress(live=False)
+    )
     return TrainedRun(workdir)
 
 
@@ -130,12 +178,23 @@ def test_trained_chapter_from_a_tiny_run(tmp_path, tiny_fixed_run):
     images, labels = test.images[..., 0], test.labels
     varres = (VarResCNN(rngs=nnx.Rngs(0)), blobs(1, 32, 32, seed=4).images[0, :, :, 0])
     result = draw_trained(tmp_path, tiny_fixed_run, images, labels, varres)
-    assert {p.stem for p in tmp_path.glob("*.png")} == {"ch7_filters", "ch7_feature_maps", "ch7_mistakes", "ch7_varres_masks"}
+    assert {p.stem for p in tmp_path.glob("*.png")} == {
+        "ch7_filters",
+        "ch7_feature_maps",
+        "ch7_mistakes",
+        "ch7_varres_masks",
+    }
     assert result["filters"]["filters"].shape == (3, 3, 16)
-    assert [m.shape for m in result["feature_maps"]["maps"]] == [(14, 14, 16), (7, 7, 32), (3, 3, 64)]
+    assert [m.shape for m in result["feature_maps"]["maps"]] == [
+        (14, 14, 16),
+        (7, 7, 32),
+        (3, 3, 64),
+    ]
     confusion, wrong = result["mistakes"]["confusion"], result["mistakes"]["misclassified"]
     assert confusion.sum() == 40 and confusion.sum() - np.trace(confusion) == len(wrong)
-    summary = json.loads((tiny_fixed_run.workdir / "summary.json").read_text())  # the same 40 test images
+    summary = json.loads(
+        (tiny_fixed_run.workdir / "summary.json").read_text()
+    )  # the same 40 test images
     assert np.trace(confusion) / 40 == pytest.approx(summary["test_accuracy"])
     masks = result["varres_masks"]
     assert [m.shape for m in masks["masks"]] == [(32, 32), (16, 16), (8, 8)]

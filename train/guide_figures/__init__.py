@@ -1,4 +1,7 @@
-"""The figures of docs/guide.md, computed by jaxconv and drawn with matplotlib (``python -m train.guide_figures``)."""
+"""The figures of docs/guide.md, computed by jaxconv, drawn with matplotlib.
+
+python -m train.guide_figures [--out docs/figures] [--workdir RUN] [--quick]
+"""
 
 import matplotlib
 

@@ -1,4 +1,4 @@
-"""python -m train.guide_figures [--out docs/figures] [--workdir RUN] [--varres_workdir RUN] [--quick]
+"""python -m train.guide_figures [--out DIR] [--workdir RUN] [--varres_workdir RUN] [--quick]
 
 Regenerates every figure of docs/guide.md. Chapter 7 uses the given train.fixed
 (``--workdir``) and train.varres (``--varres_workdir``) runs, or trains short
@@ -43,10 +43,14 @@ def draw_all(out: Path, digit: np.ndarray) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m train.guide_figures", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m train.guide_figures", description=__doc__.split("\n\n")[1]
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/figures"))
     parser.add_argument("--workdir", type=Path, help="a finished train.fixed run for chapter 7")
-    parser.add_argument("--varres_workdir", type=Path, help="a finished train.varres run for chapter 7's masks")
+    parser.add_argument(
+        "--varres_workdir", type=Path, help="a finished train.varres run for chapter 7's masks"
+    )
     parser.add_argument("--quick", action="store_true", help="chapters 1-6 only, no data needed")
     parser.add_argument("--cache_dir", help="as the trainers' --cache_dir")
     parser.add_argument("--data_dir", help="as the trainers' --data_dir")
@@ -67,8 +71,13 @@ def main(argv=None) -> dict:
         varres_model_and_image = None
         if varres is not None:
             varres_run = TrainedRun(varres)
-            varres_model_and_image = (model_of(varres_run), run_test_split(varres_run, args.cache_dir, args.data_dir)[0][0])
-        results["trained"] = draw_trained(args.out, fixed_run, images, labels, varres_model_and_image)
+            varres_model_and_image = (
+                model_of(varres_run),
+                run_test_split(varres_run, args.cache_dir, args.data_dir)[0][0],
+            )
+        results["trained"] = draw_trained(
+            args.out, fixed_run, images, labels, varres_model_and_image
+        )
     print(f"figures in {args.out}: " + ", ".join(sorted(p.name for p in args.out.glob("*.png"))))
     return results
 

@@ -1,11 +1,10 @@
-"""What every guide figure shares: saving a small PNG, a matrix drawn with its numbers, a labelled image."""
+"""What every guide figure shares: a small PNG, a matrix with its numbers, a labelled image."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -37,8 +36,10 @@ def show_grid(ax, values, title="", text=None, cmap="Blues", vmin=None, vmax=Non
 
 
 def labelled_image(height: int, width: int) -> np.ndarray:
-    """A one-channel image whose pixel (i, j) holds its label i·width + j + 1 (0 is left for padding)."""
-    return np.arange(1, height * width + 1, dtype=np.float32).reshape(1, height, width, 1)  # (1, H, W, 1)
+    """A one-channel image whose pixel (i, j) holds its label i·width + j + 1 (0: padding)."""
+    return np.arange(1, height * width + 1, dtype=np.float32).reshape(
+        1, height, width, 1
+    )  # (1, H, W, 1)
 
 
 # jaxconv's functions compiled once per geometry: run eagerly, each of their many small

@@ -1,4 +1,4 @@
-"""Chapters 1-4 of docs/guide.md: the output size, unfold, fold as the adjoint, the report's backward."""
+"""Chapters 1-4 of docs/guide.md: output size, unfold, fold (the adjoint), the report's backward."""
 
 from __future__ import annotations
 
@@ -25,8 +25,12 @@ def draw_output_windows(out: Path) -> dict:
     fig, ax = plt.subplots(figsize=(6, 1.8))
     for r in range(size + 2 * p):
         padding = r < p or r >= size + p
-        ax.add_patch(mpatches.Rectangle((r, 0), 1, 1, fill=True, fc="0.85" if padding else "white", ec="k"))
-        ax.text(r + 0.5, 0.5, "pad" if padding else str(r - p), ha="center", va="center", fontsize=8)
+        ax.add_patch(
+            mpatches.Rectangle((r, 0), 1, 1, fill=True, fc="0.85" if padding else "white", ec="k")
+        )
+        ax.text(
+            r + 0.5, 0.5, "pad" if padding else str(r - p), ha="center", va="center", fontsize=8
+        )
     for o, start in enumerate(starts):
         y = -0.4 - 0.35 * o
         ax.plot([start + 0.1, start + k - 0.1], [y, y], lw=4, color=f"C{o}")
@@ -34,7 +38,10 @@ def draw_output_windows(out: Path) -> dict:
     ax.set_xlim(-0.2, size + 2 * p + 2.5)
     ax.set_ylim(-0.5 - 0.35 * count, 1.1)
     ax.axis("off")
-    ax.set_title(f"size {size}, kernel {k}, stride {s}, padding {p}: floor(({size} + 2·{p} − {k}) / {s}) + 1 = {count}")
+    ax.set_title(
+        f"size {size}, kernel {k}, stride {s}, padding {p}: "
+        f"floor(({size} + 2·{p} − {k}) / {s}) + 1 = {count}"
+    )
     save(fig, out, "ch1_output_size")
     return {"count": count, "starts": starts}
 
@@ -48,17 +55,31 @@ def draw_unfold_grid(out: Path) -> dict:
     image = labelled_image(4, 4)  # (1, 4, 4, 1)
     patches = unfold(image, 3, 1, 1).reshape(16, 9)  # (M, K) = (16, 9)
     kernel = np.arange(9, dtype=np.float32).reshape(3, 3, 1, 1) / 10  # (3, 3, C_in, C_out)
-    product = (np.asarray(patches) @ kernel.reshape(9, 1)).reshape(4, 4)  # U W: [16, 9] [9, 1] -> [16, 1] -> (4, 4)
+    product = (np.asarray(patches) @ kernel.reshape(9, 1)).reshape(
+        4, 4
+    )  # U W: [16, 9] [9, 1] -> [16, 1] -> (4, 4)
     conv_out = conv(image, kernel, 1, 1, 1, 1)[0, :, :, 0]  # (4, 4)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 5), gridspec_kw={"width_ratios": [1, 1.6]})
     show_grid(left, image[0, :, :, 0], "X: 4×4 image, pixel labels", cmap="Greys", vmin=0, vmax=40)
     labels = np.where(np.asarray(patches) == 0, "·", np.asarray(patches).astype(int).astype(str))
-    show_grid(right, patches > 0, "U = unfold(X, 3, padding=1): one row per output pixel\n(· = padding)", labels, "Greens", 0, 3)
+    show_grid(
+        right,
+        patches > 0,
+        "U = unfold(X, 3, padding=1): one row per output pixel\n(· = padding)",
+        labels,
+        "Greens",
+        0,
+        3,
+    )
     right.set_ylabel("output pixel (y, x)")
     right.set_xlabel("tap (i, j)")
     save(fig, out, "ch2_unfold_grid")
-    return {"image": np.asarray(image[0, :, :, 0]), "patches": np.asarray(patches), "product": np.asarray(product),
-            "conv": np.asarray(conv_out)}  # fmt: skip
+    return {
+        "image": np.asarray(image[0, :, :, 0]),
+        "patches": np.asarray(patches),
+        "product": np.asarray(product),
+        "conv": np.asarray(conv_out),
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -77,7 +98,8 @@ def draw_overlap_counts(out: Path) -> dict:
 
 def draw_strided_input_grad(out: Path) -> dict:
     """dX = fold(dU) of a 7x7 convolution, kernel 3, stride 2, padding 1, with g and W all ones:
-    each tap lands s - 1 = 1 row apart (the stride's gaps) in the 9x9 padded frame, whose ring is cropped."""
+    each tap lands s - 1 = 1 row apart (the stride's gaps) in the 9x9 padded frame, whose ring
+    is cropped."""
     size, k, s, p = 7, 3, 2, 1
     frame_shape = (1, size + 2 * p, size + 2 * p, 1)  # the padded frame, folded into with padding 0
     o = jaxconv.output_size(size, k, s, p)
@@ -85,22 +107,32 @@ def draw_strided_input_grad(out: Path) -> dict:
     for tap in [(0, 0), (1, 1), (2, 2)]:
         one_tap = np.zeros((1, o, o, k, k, 1), np.float32)
         one_tap[:, :, :, tap[0], tap[1]] = 1.0  # dU of one tap
-        taps[tap] = fold(one_tap.reshape(1, o, o, k * k), frame_shape, k, s, 0)[0, :, :, 0]  # (9, 9)
+        taps[tap] = fold(one_tap.reshape(1, o, o, k * k), frame_shape, k, s, 0)[
+            0, :, :, 0
+        ]  # (9, 9)
     du = np.ones((1, o, o, k * k), np.float32)  # g' Wᵀ with g = 1 and W = 1
     frame = fold(du, frame_shape, k, s, 0)[0, :, :, 0]  # (9, 9)
     dx = fold(du, (1, size, size, 1), k, s, p)[0, :, :, 0]  # (7, 7)
     fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
-    panels = [*(f"tap {t}: rows 2·o + {t[0]}" for t in taps), "all 9 taps summed (padded frame)", "dX = fold(dU): ring cropped"]
+    panels = [
+        *(f"tap {t}: rows 2·o + {t[0]}" for t in taps),
+        "all 9 taps summed (padded frame)",
+        "dX = fold(dU): ring cropped",
+    ]
     for ax, values, title in zip(axes, [*taps.values(), frame, dx], panels):
         show_grid(ax, values, title, vmin=0, vmax=6)
     for ax in axes[:4]:  # the padding ring of the frame
         ax.add_patch(mpatches.Rectangle((0.5, 0.5), size, size, fill=False, ec="red", lw=2))
     save(fig, out, "ch3_strided_input_grad")
-    return {"taps": {t: np.asarray(v) for t, v in taps.items()}, "frame": np.asarray(frame), "dx": np.asarray(dx)}
+    return {
+        "taps": {t: np.asarray(v) for t, v in taps.items()},
+        "frame": np.asarray(frame),
+        "dx": np.asarray(dx),
+    }
 
 
 def draw_computation_graph(out: Path) -> dict:
-    """Q4/Q5's graph X -> U -> Y' -> Y -> L with the shapes of a real convolution and its backward."""
+    """Q4/Q5's graph X -> U -> Y' -> Y -> L with the shapes of a real convolution, and backward."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 5, 3), np.float32)  # (N, H, W, C_in)
     kernel = rng.standard_normal((3, 3, 3, 4), np.float32)  # (kh, kw, C_in, C_out)
@@ -111,29 +143,68 @@ def draw_computation_graph(out: Path) -> dict:
     dw = u.T @ g.reshape(-1, 4)  # Uᵀ g': [K, M] [M, C_out]
     du = g.reshape(-1, 4) @ kernel.reshape(27, 4).T  # g' Wᵀ: [M, C_out] [C_out, K]
     dx = fold(du.reshape(2, 3, 3, 27), x.shape, 3, 2, 1)  # (N, H, W, C_in)
-    shapes = {"X": x.shape, "U": u.shape, "W": (27, 4), "Y'": y_flat.shape, "Y": y.shape, "dW": dw.shape,
-              "dU": du.shape, "dX": dx.shape}  # fmt: skip
+    shapes = {
+        "X": x.shape,
+        "U": u.shape,
+        "W": (27, 4),
+        "Y'": y_flat.shape,
+        "Y": y.shape,
+        "dW": dw.shape,
+        "dU": du.shape,
+        "dX": dx.shape,
+    }
     fig, ax = plt.subplots(figsize=(10, 3.2))
     nodes = [("X", "unfold"), ("U", "U W"), ("Y'", "reshape"), ("Y", "sum"), ("L", None)]
     for i, (name, op) in enumerate(nodes):
         shape = shapes.get(name, "()")
-        ax.text(2.4 * i, 1, f"{name}\n{shape}", ha="center", va="center", bbox={"fc": "w", "ec": "k"}, fontsize=9)
+        ax.text(
+            2.4 * i,
+            1,
+            f"{name}\n{shape}",
+            ha="center",
+            va="center",
+            bbox={"fc": "w", "ec": "k"},
+            fontsize=9,
+        )
         if op:
-            ax.annotate("", (2.4 * i + 1.55, 1), (2.4 * i + 0.85, 1), arrowprops={"arrowstyle": "->"})
+            ax.annotate(
+                "", (2.4 * i + 1.55, 1), (2.4 * i + 0.85, 1), arrowprops={"arrowstyle": "->"}
+            )
             ax.text(2.4 * i + 1.2, 1.25, op, ha="center", fontsize=8)
     ax.text(3.6, 1.85, f"W {shapes['W']}", ha="center", bbox={"fc": "w", "ec": "k"}, fontsize=9)
     backward = [
-        (0, f"dX = fold(dU)\n{shapes['dX']}"), (2.4, f"dU = g' Wᵀ\n{shapes['dU']}"),
-        (4.8, f"dW = Uᵀ g'\n{shapes['dW']}"), (7.2, f"g = dL/dY\n{shapes['Y']}"),
-    ]  # fmt: skip
+        (0, f"dX = fold(dU)\n{shapes['dX']}"),
+        (2.4, f"dU = g' Wᵀ\n{shapes['dU']}"),
+        (4.8, f"dW = Uᵀ g'\n{shapes['dW']}"),
+        (7.2, f"g = dL/dY\n{shapes['Y']}"),
+    ]
     for x_pos, label in backward:
-        ax.text(x_pos, -0.2, label, ha="center", va="center", color="C3", fontsize=9, bbox={"fc": "w", "ec": "C3"})
-    ax.annotate("backward", (0.6, -0.75), (7.0, -0.75), color="C3", arrowprops={"arrowstyle": "->", "color": "C3"})
+        ax.text(
+            x_pos,
+            -0.2,
+            label,
+            ha="center",
+            va="center",
+            color="C3",
+            fontsize=9,
+            bbox={"fc": "w", "ec": "C3"},
+        )
+    ax.annotate(
+        "backward",
+        (0.6, -0.75),
+        (7.0, -0.75),
+        color="C3",
+        arrowprops={"arrowstyle": "->", "color": "C3"},
+    )
     ax.set_xlim(-1, 10.6)
     ax.set_ylim(-1, 2.2)
     ax.axis("off")
     save(fig, out, "ch3_computation_graph")
-    return {"shapes": shapes, "dx": np.asarray(dx), "dx_autodiff": np.asarray(input_grad(x, kernel, g))}
+    return {
+        "shapes": shapes,
+        "dx": np.asarray(dx),
+        "dx_autodiff": np.asarray(input_grad(x, kernel, g)),
+    }
 
 
 @jax.jit
@@ -147,7 +218,7 @@ def input_grad(x, kernel, g):
 
 
 def report_backward_errors() -> dict:
-    """The report's input gradient against the loops' for x (1, 5, 5, 2), kernel 3, stride 2, padding 1.
+    """The report's input gradient against the loops' for x (1, 5, 5, 2), kernel 3, s 2, p 1.
 
     At 5x5 a stride-1, padding-0 fold takes the same 3x3 patch grid as the forward's stride 2,
     padding 1, so the report's code runs without a shape error and returns a wrong number silently.
@@ -157,7 +228,9 @@ def report_backward_errors() -> dict:
     kernel = rng.standard_normal((3, 3, 2, 3), np.float32)  # (kh, kw, C_in, C_out)
     g = rng.standard_normal((1, 3, 3, 3), np.float32)  # dL/dY
     u = unfold(x, 3, 2, 1)  # (1, 3, 3, 18)
-    du = (g.reshape(9, 3) @ kernel.reshape(18, 3).T).reshape(1, 3, 3, 18)  # g' Wᵀ: [M, C_out] [C_out, K]
+    du = (g.reshape(9, 3) @ kernel.reshape(18, 3).T).reshape(
+        1, 3, 3, 18
+    )  # g' Wᵀ: [M, C_out] [C_out, K]
     results = {
         "loops": jaxconv.reference.conv2d_input_grad(x.shape, kernel, g, 2, 1),
         "jaxconv": input_grad(x, kernel, g),
@@ -174,7 +247,11 @@ def draw_report_backward(out: Path) -> dict:
     result = report_backward_errors()
     fig, axes = plt.subplots(1, 5, figsize=(15, 3.6))
     for ax, (name, grad) in zip(axes, result["gradients"].items()):
-        title = "true dX (the loops)" if name == "loops" else f"{name}\nmax error {result['errors'][name]:.2g}"
+        title = (
+            "true dX (the loops)"
+            if name == "loops"
+            else f"{name}\nmax error {result['errors'][name]:.2g}"
+        )
         show_grid(ax, np.round(grad[0, :, :, 0], 1), title, cmap="RdBu", vmin=-6, vmax=6)
     save(fig, out, "ch4_report_backward")
     return result
