@@ -1,16 +1,20 @@
-"""jaxconv: a 2-D convolution from lax patches + einsum, with hand-derived gradients.
+"""jaxconv: convolutions of any rank from lax patches (unfold/fold) and one matrix product,
+each a ``jax.custom_vjp`` whose backward is derived by hand (docs/guide.md derives it).
 
-Public API::
+Public API (channels last: x ``(N, *spatial, C_in)``, kernel ``(*k, C_in // groups, C_out)``)::
 
-    output_size(size, kernel, stride=1, padding=0) -> int
-    unfold(x, kernel_size, stride=1, padding=0)           # (N,H,W,C) -> (N,Ho,Wo,kh*kw*C)
-    fold(patches, input_shape, kernel_size, stride=1, padding=0)   # adjoint of unfold
-    conv2d(x, kernel, stride=1, padding=0)                 # NHWC x HWIO -> NHWC, custom_vjp
-    conv2d_weight_grad, conv2d_input_grad                  # the derived backward, by name
-    global_max_pool(x, mask=None), global_mean_pool(x, mask=None)   # (N,H,W,C) -> (N,C)
-    max_pool(x, window=2), max_pool_mask(mask, window=2)
-    Conv2D                                                 # Flax NNX layer
-    reference                                              # NumPy loop oracles (slow)
+    output_size(size, kernel, stride=1, padding=0, dilation=1) -> int
+    unfold(x, kernel_size, stride=1, padding=0, dilation=1)    # (N,*S,C) -> (N,*O,T*C), T=prod(k)
+    fold(patches, input_shape, kernel_size, stride=1, padding=0, dilation=1)  # unfold's adjoint
+    conv(x, kernel, stride=1, padding=0, dilation=1, groups=1)  # any rank; conv1d/2d/3d check it
+    conv_weight_grad, conv_input_grad, conv2d_*_grad            # the derived backward, by name
+    conv_transpose(y, kernel, stride, padding, output_padding, dilation, groups)  # fold(y Wᵀ)
+    conv_general_dilated(lhs, rhs, window_strides, padding, ...)  # lax's signature, for Flax
+    Conv, ConvTranspose, Conv2D                                 # Flax NNX layers
+    global_max_pool, global_mean_pool, max_pool, max_pool_mask  # pooling with masks
+    reference                                                   # NumPy loop oracles (slow)
+
+Padding is an int, one ``(low, high)`` pair per axis, 'SAME', 'SAME_LOWER' or 'VALID'.
 """
 
 from jaxconv import reference

@@ -38,7 +38,7 @@ matrix the kernel is block-diagonal, W_full = diag(W_1, ..., W_G) : (T·C_in, C_
 with zeros off the blocks; the code never builds it and runs the G blocks as
 one batched product over the patches split by group, the group axis leading
 (a batch of G plain matrix products; with g inside the operands, XLA CPU's
-products ran about 25% slower on the 14×14×64 g4 layer)::
+products were slower: docs/performance.md, "Choosing the implementation")::
 
     U : (M, T, G, C) -> (G, M, T·C)    W : (T, C, G, O) -> (G, T·C, O)    g' : (G, M, O)
     Y'_gmo = sum_k U_gmk W_gko                  : [M, T·C] [T·C, O] -> [M, O], per g

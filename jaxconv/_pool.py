@@ -79,8 +79,8 @@ def _max_pool_bwd(window, residuals, g):
     """The gradient goes to the maximum of each window, split equally among ties (JAX's own
     rule for max). Built from the same strided views and placed back with interior-padded
     pads, like fold: everything fuses into a few loops, where differentiating reshape + max
-    materialised a float mask and reduced it (measured: about 4.8 of 21 ms per training step
-    of the MNIST network at batch 128)."""
+    materialised a float mask and reduced it (docs/performance.md, "Choosing the
+    implementation")."""
     x, pooled = residuals
     hits = [view == pooled for view in _window_views(x, window)]  # each (N, H_out, W_out, C)
     share = g / sum(hit.astype(g.dtype) for hit in hits)  # (N, H_out, W_out, C): g split among each window's ties
@@ -101,7 +101,7 @@ def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
     Trailing rows and columns that do not fill a window are dropped (PyTorch's
     ``MaxPool2d`` default, so 7 -> 3). Built from strided views with its own
     gradient (above) rather than ``lax.reduce_window``, whose gradient is a slow
-    select-and-scatter on the CPU (this trained the MNIST network ~1.3x faster),
+    select-and-scatter on the CPU (docs/performance.md, "Choosing the implementation"),
     or reshape + max, whose gradient materialises masks and reductions.
     """
     check_nhwc("x", x.shape)

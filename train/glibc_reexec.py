@@ -3,9 +3,8 @@
 XLA's CPU runtime allocates the temporaries of each compiled call as one large
 block and frees it when the call returns. glibc hands blocks above its mmap
 threshold straight back to the kernel, so the next call page-faults the whole
-block in again: measured here, that made a one-batch-per-call training step
-1.6x slower at batch 128 and a variable-resolution epoch (one call per batch)
-38% slower (50.5 s against 37.7 s). Raising the mmap and trim thresholds keeps
+block in again (what that costs: docs/performance.md, "glibc's allocator").
+Raising the mmap and trim thresholds keeps
 the block in the heap. glibc reads them only from the environment at start-up
 (``mallopt`` refuses mmap thresholds above 32 MiB), so the entry points re-run
 the interpreter once with them set.
