@@ -27,8 +27,9 @@ def variant_config(variant, seed: int, quick: bool):
     config = BASES[variant.base].get_config()
     config.update_from_flattened_dict(dict(variant.overrides))
     config.seed = seed
-    if quick:
-        config.update(configs.report.quick_overrides())
+    if quick:  # a field the config lacks (a fixed config's max_resolutions) is left out
+        quick_fields = configs.report.quick_overrides().items()
+        config.update({field: value for field, value in quick_fields if field in config})
     config_check.validate(config)  # a bad entry of configs/report.py fails before any training
     return config
 
