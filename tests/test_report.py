@@ -17,7 +17,7 @@ FIGURES = ("q8_heatmap", "q9_augmentation", "q9_examples", "q16_pooling", "q17_m
 
 
 @pytest.fixture(scope="module")
-def quick_report(tmp_path_factory, mnist_cache, compilation_cache):
+def quick_report(tmp_path_factory, mnist_cache):
     """One quick report for the module: (its folder, make_report's info, the parsed results.json)."""
     report_dir = tmp_path_factory.mktemp("report")
     info = make_report(report_dir, quick=True, cache=mnist_cache)

@@ -1,6 +1,6 @@
 """Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
 
-    python -m train.report --workdir reports/full         # about an hour on 2 CPU cores (57 min here)
+    python -m train.report --workdir reports/full         # about an hour on 2 CPU cores
     python -m train.report --workdir /tmp/report --quick  # a smoke test (CI runs it)
 
 The experiments are entries in configs/report.py: variants of configs/fixed.py
