@@ -69,7 +69,7 @@ def test_padded_image_gets_the_same_logits_as_the_unpadded_one(pooling, channels
 
 def small_varres_config(**overrides):
     config = configs.varres.get_config()
-    config.update(num_epochs=2, batch_size=8, learning_rate=3e-3, eval_batch_size=50, steps_per_call=1)
+    config.update(num_epochs=2, batch_size=8, learning_rate=3e-3, eval_batch_size=50, steps_per_call=4)
     config.update(overrides)
     return config
 
@@ -107,6 +107,20 @@ def test_batches_of_all_resolutions_interleave_in_a_fresh_order_every_epoch():
         for c in plan:
             assert c.batch_indices.shape == (1, 8) and c.batch_indices.max() < sizes[c.group]
     assert [c.group for c in plans[0]] != [c.group for c in plans[1]]
+
+
+def test_a_call_takes_several_batches_of_one_resolution_and_resolutions_still_interleave():
+    sizes, k = [400, 480, 320], configs.varres.get_config().steps_per_call  # 50, 60 and 40 batches of 8
+    assert k > 1
+    plan = epoch_chunks(sizes, 8, k, np.random.default_rng(0))
+    for g, size in enumerate(sizes):
+        chunks = [c for c in plan if c.group == g]
+        assert len({c.batch_indices.shape for c in chunks}) == 1  # one length per group: one compilation
+        assert all(1 < len(c.valid) <= k for c in chunks)
+        rows = np.concatenate([c.batch_indices[c.valid].ravel() for c in chunks])  # (full batches·8,)
+        assert len(rows) == size // 8 * 8 == len(set(rows.tolist()))  # every full batch once
+    order = [c.group for c in plan]
+    assert sum(a != b for a, b in zip(order, order[1:])) >= len(plan) // 3  # still interleaved
 
 
 def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path):

@@ -10,8 +10,9 @@ repeats):
 
 * jaxconv: the network as its trainer runs it (``train.steps.Steps``: jitted
   calls of a ``lax.scan`` of ``steps_per_call`` steps, each gathering its batch on
-  the device; many steps per call for train.fixed, one for train.varres, whose
-  batches of all resolutions interleave one by one), and Flax-example style (one
+  the device; all the row's steps in one call for train.fixed, its config's
+  ``steps_per_call`` batches of one resolution per call for train.varres, whose
+  chunks of all resolutions interleave), and Flax-example style (one
   jitted step per batch, the batch sent from the host);
 * flax.nnx.Conv: the same network with XLA's native convolution, both ways. Inside
   the scan XLA's CPU convolutions keep non-canonical layouts for their gradients
@@ -173,7 +174,7 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
             make = lambda conv: lambda rngs: VarResCNN((16, 32, 81), conv=conv, rngs=rngs)  # noqa: E731
         else:
             make = lambda conv: lambda rngs: FixedCNN(conv=conv, rngs=rngs)  # noqa: E731
-        # train.fixed scans many steps per call; train.varres takes one batch per call (its steps_per_call)
+        # train.fixed scans many steps per call; train.varres its config's steps_per_call per call
         steps_per_call, calls = (configs.varres.get_config().steps_per_call, steps) if varres else (steps, 1)
         calls = ceil_div(calls, steps_per_call)
         flop_per_image = training_step_flops(make(jaxconv.Conv2D)(nnx.Rngs(0)), 1, side, side)
