@@ -23,7 +23,7 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 import configs
-from train import config_check, distributed, glibc_reexec
+from train import config_check, glibc_reexec
 from train.data.cache import cache_dir, data_dir
 from train.errors import ConfigError, exit_on_user_error
 from train.rundir import RunDir
@@ -50,6 +50,7 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
     Nothing is written into the workdir before the data has loaded (a resume takes its lock first).
     """
     # heavy imports after flag parsing
+    from train import distributed
     from train.data.datasets import load_datasets
     from train.loop import train_and_evaluate
     from train.models import model_factory
@@ -110,6 +111,8 @@ def main(name: str) -> None:
         FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
     def _main(argv):
+        from train import distributed  # jax: imported only after the re-exec above
+
         absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every save at INFO
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
