@@ -59,7 +59,8 @@ def test_flop_per_cycle_follows_the_vector_units():
 
 CPUINFO = "\n\n".join(
     f"processor\t: {i}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
-    f"physical id\t: 0\ncore id\t\t: {i // 2}\ncpu MHz\t\t: 2000.000\nflags\t\t: sse sse2 avx avx2 fma"
+    f"physical id\t: 0\ncore id\t\t: {i // 2}\ncpu MHz\t\t: 2000.000\n"
+    "flags\t\t: sse sse2 avx avx2 fma"
     for i in range(4)  # 2 cores with 2 SMT threads each
 )
 

@@ -95,7 +95,8 @@ def flop_per_cycle(flags: set[str], vendor: str, family: int, model: int) -> tup
         return 8, "SSE: 4-lane add + 4-lane multiply"
     if "asimd" in flags:
         return 16, "NEON, 2 FMA pipes assumed: 2 × 4 lanes × 2"
-    raise ValueError(f"no FP32 peak rule for a CPU with flags {' '.join(sorted(flags)) or '(none)'}")
+    named = " ".join(sorted(flags)) or "(none)"
+    raise ValueError(f"no FP32 peak rule for a CPU with flags {named}")
 
 
 def _cpuinfo_blocks(text: str) -> list[dict[str, str]]:
