@@ -37,7 +37,9 @@ def get_config() -> ml_collections.ConfigDict:
             "contrast": 0.2,  # contrast factor from U(1 - c, 1 + c)
         }
     )
-    config.compute_dtype = "float32"  # or "bfloat16": convolutions in bf16 with float32 accumulation
+    config.compute_dtype = (
+        "float32"  # or "bfloat16": convolutions in bf16 with float32 accumulation
+    )
     # speed (not results)
     config.steps_per_call = 100  # optimizer steps per jitted call (one lax.scan)
     config.eval_batch_size = 1000

@@ -33,7 +33,11 @@ class Experiment:
 def get_experiments(quick: bool = False) -> list[Experiment]:
     lrs = (1e-3, 3e-3) if quick else (1e-4, 3e-4, 1e-3, 3e-3)
     batches = (16, 32) if quick else (8, 16, 32)
-    sweep = tuple(Variant(f"lr {lr:g}, batch {b}", "fixed", (("learning_rate", lr), ("batch_size", b))) for lr in lrs for b in batches)
+    sweep = tuple(
+        Variant(f"lr {lr:g}, batch {b}", "fixed", (("learning_rate", lr), ("batch_size", b)))
+        for lr in lrs
+        for b in batches
+    )
     q9_epochs = 5  # (--quick trains one epoch whatever the variant says)
     return [
         Experiment("q8", sweep),  # learning rate x batch size, MNIST, the fixed network
@@ -46,7 +50,11 @@ def get_experiments(quick: bool = False) -> list[Experiment]:
         ),
         Experiment(  # mnist-varres resized to 28x28, the fixed network
             "q12",
-            (Variant("fixed, resized to 28", "varres", (("model", "fixed"), ("fixed.image_size", 28))),),
+            (
+                Variant(
+                    "fixed, resized to 28", "varres", (("model", "fixed"), ("fixed.image_size", 28))
+                ),
+            ),
         ),
         Experiment(  # global max against global mean pooling, mnist-varres, compared on validation
             "q16",
@@ -65,12 +73,17 @@ def q17_experiment(pooling: str, quick: bool = False) -> Experiment:
         ("fixed 28x28", (("model", "fixed"), ("fixed.image_size", 28))),
         ("fixed 64x64", (("model", "fixed"), ("fixed.image_size", 64))),
         (f"variable, global {pooling}", (("pooling", pooling),)),
-        (f"variable deep, global {pooling}", (("pooling", pooling), ("varres.channels", DEEP_CHANNELS))),
+        (
+            f"variable deep, global {pooling}",
+            (("pooling", pooling), ("varres.channels", DEEP_CHANNELS)),
+        ),
     )
     return Experiment(  # tuned fixed resolution (28x28, 64x64) against tuned variable resolution, on test
         "q17",
         tuple(
-            Variant(f"{name}, lr {lr:g}", "varres", overrides + (("learning_rate", lr),), model=name)
+            Variant(
+                f"{name}, lr {lr:g}", "varres", overrides + (("learning_rate", lr),), model=name
+            )
             for name, overrides in models
             for lr in tuning_lrs
         ),

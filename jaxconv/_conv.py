@@ -86,7 +86,9 @@ def _dense_forward(x, kernel, geometry, precision):
     u = patches.reshape(-1, geometry.num_taps * x.shape[-1])  # (M, K)
     w_matrix = kernel.reshape(-1, c_out)  # (K, C_out)
     acc = _accumulation_dtype(x.dtype)
-    y = jnp.einsum("mk,ko->mo", u, w_matrix, precision=precision, preferred_element_type=acc)  # (M, C_out)
+    y = jnp.einsum(
+        "mk,ko->mo", u, w_matrix, precision=precision, preferred_element_type=acc
+    )  # (M, C_out)
     return y.astype(x.dtype).reshape(n, *geometry.output_size, c_out)  # (N, *O, C_out)
 
 
@@ -97,7 +99,9 @@ def _dense_weight_grad(x, kernel_shape, g, geometry, precision):
     u = patches.reshape(-1, geometry.num_taps * x.shape[-1])  # (M, K)
     g_rows = g.reshape(-1, kernel_shape[-1])  # (M, C_out)
     acc = _accumulation_dtype(u.dtype)
-    dw = jnp.einsum("mk,mo->ko", u, g_rows, precision=precision, preferred_element_type=acc)  # (K, C_out)
+    dw = jnp.einsum(
+        "mk,mo->ko", u, g_rows, precision=precision, preferred_element_type=acc
+    )  # (K, C_out)
     return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C_in, C_out)
 
 
@@ -106,8 +110,12 @@ def _dense_patch_grad(kernel, g, geometry, precision):
     w_matrix = kernel.reshape(-1, c_out)  # (K, C_out)
     g_rows = g.reshape(-1, c_out)  # (M, C_out)
     acc = _accumulation_dtype(g.dtype)
-    du = jnp.einsum("mo,ko->mk", g_rows, w_matrix, precision=precision, preferred_element_type=acc)  # (M, K)
-    return du.reshape(g.shape[0], *geometry.output_size, geometry.num_taps, c_in)  # (N, *O, T, C_in)
+    du = jnp.einsum(
+        "mo,ko->mk", g_rows, w_matrix, precision=precision, preferred_element_type=acc
+    )  # (M, K)
+    return du.reshape(
+        g.shape[0], *geometry.output_size, geometry.num_taps, c_in
+    )  # (N, *O, T, C_in)
 
 
 def _patches_by_group(x, geometry, groups):
@@ -129,7 +137,9 @@ def _grouped_forward(x, kernel, geometry, groups, precision):
     u = _patches_by_group(x, geometry, groups)  # (G, M, T·C)
     w = _kernel_by_group(kernel, groups)  # (G, T·C, O)
     acc = _accumulation_dtype(x.dtype)
-    y = jnp.einsum("gmk,gko->mgo", u, w, precision=precision, preferred_element_type=acc)  # (M, G, O)
+    y = jnp.einsum(
+        "gmk,gko->mgo", u, w, precision=precision, preferred_element_type=acc
+    )  # (M, G, O)
     return y.astype(x.dtype).reshape(n, *geometry.output_size, c_out)  # (N, *O, C_out)
 
 
@@ -138,7 +148,9 @@ def _grouped_weight_grad(x, kernel_shape, g, geometry, groups, precision):
     u = _patches_by_group(x, geometry, groups)  # (G, M, T·C)
     g_rows = g.reshape(-1, groups, o).transpose(1, 0, 2)  # (G, M, O)
     acc = _accumulation_dtype(x.dtype)
-    dw = jnp.einsum("gmk,gmo->kgo", u, g_rows, precision=precision, preferred_element_type=acc)  # (T·C, G, O)
+    dw = jnp.einsum(
+        "gmk,gmo->kgo", u, g_rows, precision=precision, preferred_element_type=acc
+    )  # (T·C, G, O)
     return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C, C_out)
 
 
@@ -147,7 +159,9 @@ def _grouped_patch_grad(kernel, g, geometry, groups, precision):
     w = _kernel_by_group(kernel, groups)  # (G, T·C, O)
     g_rows = g.reshape(-1, groups, c_out // groups).transpose(1, 0, 2)  # (G, M, O)
     acc = _accumulation_dtype(g.dtype)
-    du = jnp.einsum("gmo,gko->mgk", g_rows, w, precision=precision, preferred_element_type=acc)  # (M, G, T·C)
+    du = jnp.einsum(
+        "gmo,gko->mgk", g_rows, w, precision=precision, preferred_element_type=acc
+    )  # (M, G, T·C)
     du = du.reshape(-1, groups, t, c).transpose(0, 2, 1, 3)  # (M, T, G, C)
     return du.reshape(g.shape[0], *geometry.output_size, t, groups * c)  # (N, *O, T, C_in)
 
@@ -167,7 +181,9 @@ def _depthwise_weight_grad(x, kernel_shape, g, geometry):
     acc = _accumulation_dtype(x.dtype) or x.dtype
     g_rows = g.reshape(-1, groups, kernel_shape[-1] // groups).astype(acc)  # (M, G, O)
     views = tap_views(pad_input(x, geometry), geometry)  # T × (N, *O, G)
-    dw = jnp.stack([jnp.sum(v.reshape(-1, groups, 1).astype(acc) * g_rows, axis=0) for v in views])  # (T, G, O)
+    dw = jnp.stack(
+        [jnp.sum(v.reshape(-1, groups, 1).astype(acc) * g_rows, axis=0) for v in views]
+    )  # (T, G, O)
     return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, 1, C_out)
 
 
@@ -177,7 +193,9 @@ def _depthwise_patch_grads(kernel, g, geometry, groups):
     w = kernel.reshape(geometry.num_taps, 1, groups, o).astype(acc)  # (T, 1, G, O)
     g_rows = g.reshape(-1, groups, o).astype(acc)  # (M, G, O)
     tap_shape = (g.shape[0], *geometry.output_size, groups)
-    return [jnp.sum(g_rows * w[t], axis=-1).reshape(tap_shape) for t in range(geometry.num_taps)]  # T × (N, *O, G)
+    return [
+        jnp.sum(g_rows * w[t], axis=-1).reshape(tap_shape) for t in range(geometry.num_taps)
+    ]  # T × (N, *O, G)
 
 
 # ---------------------------------------------------------------------------
@@ -284,9 +302,13 @@ def check_channels(x_shape, kernel_shape, groups) -> int:
             f"{k_in} (shape {tuple(kernel_shape)}, {k_layout}): the channel counts must match"
         )
     if c_in % groups:
-        raise ValueError(f"x has {c_in} input channels (shape {tuple(x_shape)}), which do not split into {groups} groups")
+        raise ValueError(
+            f"x has {c_in} input channels (shape {tuple(x_shape)}), which do not split into {groups} groups"
+        )
     if c_out % groups:
-        raise ValueError(f"the kernel has {c_out} output channels (shape {tuple(kernel_shape)}), which do not split into {groups} groups")
+        raise ValueError(
+            f"the kernel has {c_out} output channels (shape {tuple(kernel_shape)}), which do not split into {groups} groups"
+        )
     if k_in != c_in // groups:
         raise ValueError(
             f"x has {c_in} input channels (shape {tuple(x_shape)}), {c_in // groups} per group for {groups} groups, but the kernel "
@@ -298,7 +320,9 @@ def check_channels(x_shape, kernel_shape, groups) -> int:
 def common_float_dtype(x, kernel):
     dtype = jnp.promote_types(x.dtype, kernel.dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"the convolution needs floating-point inputs, got x {x.dtype} and kernel {kernel.dtype}")
+        raise ValueError(
+            f"the convolution needs floating-point inputs, got x {x.dtype} and kernel {kernel.dtype}"
+        )
     return dtype
 
 
@@ -368,11 +392,15 @@ def _geometry_for_grad(input_shape, kernel_shape, g_shape, stride, padding, dila
     geometry = conv_geometry(input_shape[1:-1], kernel_shape[:-2], stride, padding, dilation)
     expected = (input_shape[0], *geometry.output_size, kernel_shape[-1])
     if tuple(g_shape) != expected:
-        raise ValueError(f"g must be the output cotangent of shape (N, *spatial_out, C_out) = {expected}; got {tuple(g_shape)}")
+        raise ValueError(
+            f"g must be the output cotangent of shape (N, *spatial_out, C_out) = {expected}; got {tuple(g_shape)}"
+        )
     return geometry, groups
 
 
-def conv_weight_grad(x, kernel_shape, g, stride=1, padding=0, dilation=1, groups=1, *, precision=None) -> jax.Array:
+def conv_weight_grad(
+    x, kernel_shape, g, stride=1, padding=0, dilation=1, groups=1, *, precision=None
+) -> jax.Array:
     """dL/dW = Uᵀ g' for the convolution of ``x`` (per group when ``groups > 1``).
 
     **Arguments:**
@@ -384,11 +412,15 @@ def conv_weight_grad(x, kernel_shape, g, stride=1, padding=0, dilation=1, groups
     **Returns:** dL/dW with shape ``kernel_shape``.
     """
     kernel_shape = tuple(int(d) for d in kernel_shape)
-    geometry, groups = _geometry_for_grad(x.shape, kernel_shape, g.shape, stride, padding, dilation, groups)
+    geometry, groups = _geometry_for_grad(
+        x.shape, kernel_shape, g.shape, stride, padding, dilation, groups
+    )
     return _weight_grad(x, kernel_shape, g, geometry, groups, precision)
 
 
-def conv_input_grad(input_shape, kernel, g, stride=1, padding=0, dilation=1, groups=1, *, precision=None) -> jax.Array:
+def conv_input_grad(
+    input_shape, kernel, g, stride=1, padding=0, dilation=1, groups=1, *, precision=None
+) -> jax.Array:
     """dL/dX = fold(g' Wᵀ) for a convolution with ``kernel`` (per group when ``groups > 1``).
 
     **Arguments:**
@@ -400,17 +432,27 @@ def conv_input_grad(input_shape, kernel, g, stride=1, padding=0, dilation=1, gro
     **Returns:** dL/dX with shape ``input_shape``.
     """
     input_shape = tuple(int(d) for d in input_shape)
-    geometry, groups = _geometry_for_grad(input_shape, kernel.shape, g.shape, stride, padding, dilation, groups)
+    geometry, groups = _geometry_for_grad(
+        input_shape, kernel.shape, g.shape, stride, padding, dilation, groups
+    )
     return _input_grad(kernel, g, geometry, groups, precision)
 
 
-def conv2d_weight_grad(x, kernel_shape, g, stride=1, padding=0, precision=None, *, dilation=1, groups=1) -> jax.Array:
+def conv2d_weight_grad(
+    x, kernel_shape, g, stride=1, padding=0, precision=None, *, dilation=1, groups=1
+) -> jax.Array:
     """:func:`conv_weight_grad` in 2-D: ``x`` NHWC, ``kernel_shape`` HWIO, ``g`` NHWC."""
     check_rank("conv2d_weight_grad", x.shape, kernel_shape, 2)
-    return conv_weight_grad(x, kernel_shape, g, stride, padding, dilation, groups, precision=precision)
+    return conv_weight_grad(
+        x, kernel_shape, g, stride, padding, dilation, groups, precision=precision
+    )
 
 
-def conv2d_input_grad(input_shape, kernel, g, stride=1, padding=0, precision=None, *, dilation=1, groups=1) -> jax.Array:
+def conv2d_input_grad(
+    input_shape, kernel, g, stride=1, padding=0, precision=None, *, dilation=1, groups=1
+) -> jax.Array:
     """:func:`conv_input_grad` in 2-D: ``input_shape`` NHWC, ``kernel`` HWIO, ``g`` NHWC."""
     check_rank("conv2d_input_grad", input_shape, kernel.shape, 2)
-    return conv_input_grad(input_shape, kernel, g, stride, padding, dilation, groups, precision=precision)
+    return conv_input_grad(
+        input_shape, kernel, g, stride, padding, dilation, groups, precision=precision
+    )

@@ -58,13 +58,21 @@ def conv_general_dilated(
     **Returns:** the output, laid out as ``dimension_numbers[2]`` says.
     """
     if batch_group_count != 1:
-        raise ValueError(f"jaxconv.conv_general_dilated supports batch_group_count=1 only, got {batch_group_count}")
+        raise ValueError(
+            f"jaxconv.conv_general_dilated supports batch_group_count=1 only, got {batch_group_count}"
+        )
     if out_sharding is not None:
-        raise ValueError("jaxconv.conv_general_dilated does not take out_sharding; shard its inputs instead")
+        raise ValueError(
+            "jaxconv.conv_general_dilated does not take out_sharding; shard its inputs instead"
+        )
     rank = lhs.ndim - 2
     if isinstance(padding, str) and lhs_dilation is not None and any(r != 1 for r in lhs_dilation):
-        raise ValueError("string padding with lhs_dilation is not defined (lax refuses it too): give (low, high) pairs")
-    lhs_spec, rhs_spec, out_spec = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+        raise ValueError(
+            "string padding with lhs_dilation is not defined (lax refuses it too): give (low, high) pairs"
+        )
+    lhs_spec, rhs_spec, out_spec = lax.conv_dimension_numbers(
+        lhs.shape, rhs.shape, dimension_numbers
+    )
     x = lhs.transpose(lhs_spec[0], *lhs_spec[2:], lhs_spec[1])  # (N, *S, C_in)
     kernel = rhs.transpose(*rhs_spec[2:], rhs_spec[1], rhs_spec[0])  # (*k, C_in // groups, C_out)
     groups = check_channels(x.shape, kernel.shape, feature_group_count)
@@ -77,7 +85,10 @@ def conv_general_dilated(
         lhs_dilation or 1,
         allow_negative_padding=True,
     )
-    if preferred_element_type is not None and jnp.dtype(preferred_element_type).itemsize > jnp.dtype(x.dtype).itemsize:
+    if (
+        preferred_element_type is not None
+        and jnp.dtype(preferred_element_type).itemsize > jnp.dtype(x.dtype).itemsize
+    ):
         # a wider output type, as lax's accumulation in it: compute in it from the start
         x, kernel = x.astype(preferred_element_type), kernel.astype(preferred_element_type)
     y = conv_with_geometry(x, kernel, geometry, groups, precision)  # (N, *O, C_out)

@@ -17,15 +17,23 @@ default_kernel_init = nnx.initializers.lecun_normal()
 default_bias_init = nnx.initializers.zeros_init()
 
 
-def _kernel_and_bias(rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init):
+def _kernel_and_bias(
+    rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init
+):
     """The kernel, then the bias (or None), drawn from ``rngs.params()`` in nnx.Conv's order."""
     kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
-    bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else nnx.data(None)
+    bias = (
+        nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype))
+        if use_bias
+        else nnx.data(None)
+    )
     return kernel, bias
 
 
 def _add_bias(y: jax.Array, bias) -> jax.Array:
-    return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + (-1,))  # bias: (1, ..., 1, C_out)
+    return (
+        y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
+    )  # bias: (1, ..., 1, C_out)
 
 
 class Conv2D(nnx.Module):
@@ -68,7 +76,9 @@ class Conv2D(nnx.Module):
         self.stride = pair("stride", stride)
         self.padding = pair("padding", padding)
         kernel_shape = (*self.kernel_size, in_features, out_features)
-        self.kernel, self.bias = _kernel_and_bias(rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init)
+        self.kernel, self.bias = _kernel_and_bias(
+            rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init
+        )
         self.in_features = in_features
         self.out_features = out_features
         self.use_bias = use_bias
@@ -78,7 +88,9 @@ class Conv2D(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = dtypes.promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        y = conv2d(x, kernel, self.stride, self.padding, precision=self.precision)  # (N, H_out, W_out, C_out)
+        y = conv2d(
+            x, kernel, self.stride, self.padding, precision=self.precision
+        )  # (N, H_out, W_out, C_out)
         return _add_bias(y, bias)
 
 
@@ -146,11 +158,19 @@ class ConvTranspose(nnx.Module):
     ):
         kernel_size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
         if out_features % feature_group_count or in_features % feature_group_count:
-            raise ValueError(f"in_features {in_features} and out_features {out_features} must both split into {feature_group_count} groups")
+            raise ValueError(
+                f"in_features {in_features} and out_features {out_features} must both split into {feature_group_count} groups"
+            )
         kernel_shape = (*kernel_size, out_features // feature_group_count, in_features)
-        self.kernel, self.bias = _kernel_and_bias(rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init)
+        self.kernel, self.bias = _kernel_and_bias(
+            rngs, kernel_shape, out_features, use_bias, param_dtype, kernel_init, bias_init
+        )
         self.kernel_size, self.strides, self.padding = kernel_size, strides, padding
-        self.output_padding, self.kernel_dilation, self.feature_group_count = output_padding, kernel_dilation, feature_group_count
+        self.output_padding, self.kernel_dilation, self.feature_group_count = (
+            output_padding,
+            kernel_dilation,
+            feature_group_count,
+        )
         self.in_features, self.out_features, self.use_bias = in_features, out_features, use_bias
         self.dtype, self.precision = dtype, precision
 

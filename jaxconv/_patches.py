@@ -56,7 +56,11 @@ def tap_offsets(geometry: ConvGeometry) -> list[tuple[int, ...]]:
 
 def pad_input(x: jax.Array, geometry: ConvGeometry) -> jax.Array:
     """Step 1: zero insertion (input dilation) and padding, one lax.pad: ``(N, *S, C) -> (N, *P, C)``."""
-    config = [(0, 0, 0), *((lo, hi, r - 1) for (lo, hi), r in zip(geometry.padding, geometry.input_dilation)), (0, 0, 0)]
+    config = [
+        (0, 0, 0),
+        *((lo, hi, r - 1) for (lo, hi), r in zip(geometry.padding, geometry.input_dilation)),
+        (0, 0, 0),
+    ]
     return lax.pad(x, jnp.zeros((), x.dtype), config)
 
 
@@ -68,7 +72,11 @@ def tap_views(x_padded: jax.Array, geometry: ConvGeometry) -> list[jax.Array]:
         # tap t sees rows t·d, t·d + s, ..., t·d + s·(O - 1) along each axis
         first = [t * d for t, d in zip(tap, geometry.dilation)]
         last = [f + s * (o - 1) for f, s, o in zip(first, geometry.stride, geometry.output_size)]
-        views.append(lax.slice(x_padded, (0, *first, 0), (n, *(v + 1 for v in last), c), (1, *geometry.stride, 1)))
+        views.append(
+            lax.slice(
+                x_padded, (0, *first, 0), (n, *(v + 1 for v in last), c), (1, *geometry.stride, 1)
+            )
+        )
     return views
 
 
@@ -82,7 +90,13 @@ def place_tap(tap_values: jax.Array, tap: tuple[int, ...], geometry: ConvGeometr
     """
     config = [(0, 0, 0)]
     for t, d, (lo, _), s, o, size, r in zip(
-        tap, geometry.dilation, geometry.padding, geometry.stride, geometry.output_size, geometry.input_size, geometry.input_dilation
+        tap,
+        geometry.dilation,
+        geometry.padding,
+        geometry.stride,
+        geometry.output_size,
+        geometry.input_size,
+        geometry.input_dilation,
     ):
         dilated_size = (size - 1) * r + 1
         low = t * d - lo
@@ -106,26 +120,39 @@ def _phase_fold(taps: list[jax.Array], geometry: ConvGeometry) -> jax.Array:
     summed and each output row is the sum of only the ``≈ k/s`` taps of its phase.
     """
     n, c = taps[0].shape[0], taps[0].shape[-1]
-    dilated = [(size - 1) * r + 1 for size, r in zip(geometry.input_size, geometry.input_dilation)]  # S_r per axis
+    dilated = [
+        (size - 1) * r + 1 for size, r in zip(geometry.input_size, geometry.input_dilation)
+    ]  # S_r per axis
     lengths = [ceil_div(size, s) for size, s in zip(dilated, geometry.stride)]  # L per axis
     phase_sums: dict[tuple[int, ...], jax.Array] = {}
     for values, tap in zip(taps, tap_offsets(geometry)):
-        starts = [t * d - lo for t, d, (lo, _) in zip(tap, geometry.dilation, geometry.padding)]  # row of entry o = 0
+        starts = [
+            t * d - lo for t, d, (lo, _) in zip(tap, geometry.dilation, geometry.padding)
+        ]  # row of entry o = 0
         phase = tuple(start % s for start, s in zip(starts, geometry.stride))
         config = [(0, 0, 0)]
         for start, s, o, length in zip(starts, geometry.stride, geometry.output_size, lengths):
-            low = start // s  # q_t; negative: the entries that came from the low padding are cropped
+            low = (
+                start // s
+            )  # q_t; negative: the entries that came from the low padding are cropped
             config.append((low, length - low - o, 0))
         config.append((0, 0, 0))
         placed = lax.pad(values, jnp.zeros((), values.dtype), config)  # (N, *L, C)
         phase_sums[phase] = phase_sums[phase] + placed if phase in phase_sums else placed
     zeros = jnp.zeros((n, *lengths, c), taps[0].dtype)
-    phases = [phase_sums.get(phase, zeros) for phase in itertools.product(*(range(s) for s in geometry.stride))]
+    phases = [
+        phase_sums.get(phase, zeros)
+        for phase in itertools.product(*(range(s) for s in geometry.stride))
+    ]
     # stack the phases with each phase axis right after its row axis: (N, L_1, s_1, ..., L_d, s_d, C)
     rank = geometry.rank
-    interleaved = jnp.stack(phases, axis=-2).reshape(n, *lengths, *geometry.stride, c)  # (N, *L, *s, C)
+    interleaved = jnp.stack(phases, axis=-2).reshape(
+        n, *lengths, *geometry.stride, c
+    )  # (N, *L, *s, C)
     order = [0, *(ax for a in range(rank) for ax in (1 + a, 1 + rank + a)), 1 + 2 * rank]
-    frame = interleaved.transpose(order).reshape(n, *(length * s for length, s in zip(lengths, geometry.stride)), c)  # (N, *(L·s), C)
+    frame = interleaved.transpose(order).reshape(
+        n, *(length * s for length, s in zip(lengths, geometry.stride)), c
+    )  # (N, *(L·s), C)
     return lax.slice(frame, (0,) * frame.ndim, (n, *dilated, c))  # (N, *S_r, C)
 
 
@@ -137,12 +164,16 @@ def fold_taps(taps: list[jax.Array], geometry: ConvGeometry) -> jax.Array:
     if any(s > 1 for s in geometry.stride):
         total = _phase_fold(taps, geometry)  # (N, *S_r, C)
     else:
-        placed = [place_tap(values, tap, geometry) for values, tap in zip(taps, tap_offsets(geometry))]
+        placed = [
+            place_tap(values, tap, geometry) for values, tap in zip(taps, tap_offsets(geometry))
+        ]
         total = sum(placed[1:], placed[0])  # (N, *S_r, C)
     if any(r > 1 for r in geometry.input_dilation):
         # the adjoint of zero insertion: the inserted zeros' gradients are dropped
         n, c = total.shape[0], total.shape[-1]
-        total = lax.slice(total, (0,) * total.ndim, (n, *total.shape[1:-1], c), (1, *geometry.input_dilation, 1))
+        total = lax.slice(
+            total, (0,) * total.ndim, (n, *total.shape[1:-1], c), (1, *geometry.input_dilation, 1)
+        )
     return total  # (N, *S, C)
 
 
@@ -151,7 +182,13 @@ def unfold_taps(x: jax.Array, geometry: ConvGeometry) -> jax.Array:
     return jnp.stack(tap_views(pad_input(x, geometry), geometry), axis=-2)  # (N, *O, T, C)
 
 
-def unfold(x: jax.Array, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Padding = 0, dilation: IntOrPair = 1) -> jax.Array:
+def unfold(
+    x: jax.Array,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+) -> jax.Array:
     """All convolution patches of ``x``, flattened (Q3's unfold, channels-last, any rank).
 
     **Arguments:**

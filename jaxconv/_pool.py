@@ -19,7 +19,9 @@ from jaxconv._shapes import _check_int, check_nhwc, conv_geometry
 
 def _check_mask(x: jax.Array, mask: jax.Array) -> None:
     if mask.shape != x.shape[:3]:
-        raise ValueError(f"mask must have shape (N, H, W) = {tuple(x.shape[:3])} to match x {tuple(x.shape)}; got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have shape (N, H, W) = {tuple(x.shape[:3])} to match x {tuple(x.shape)}; got {tuple(mask.shape)}"
+        )
     if mask.dtype != jnp.bool_:
         raise ValueError(f"mask must be boolean (True marks a real pixel), got dtype {mask.dtype}")
 
@@ -83,7 +85,9 @@ def _max_pool_bwd(window, residuals, g):
     implementation")."""
     x, pooled = residuals
     hits = [view == pooled for view in _window_views(x, window)]  # each (N, H_out, W_out, C)
-    share = g / sum(hit.astype(g.dtype) for hit in hits)  # (N, H_out, W_out, C): g split among each window's ties
+    share = g / sum(
+        hit.astype(g.dtype) for hit in hits
+    )  # (N, H_out, W_out, C): g split among each window's ties
     geometry = _window_geometry(x, window)
     placed = [
         place_tap(jnp.where(hit, share, 0), tap, geometry)  # (N, H, W, C)
@@ -108,7 +112,9 @@ def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
     window = _check_int("window", window)
     n, h, w, c = x.shape
     if window < 1 or h // window == 0 or w // window == 0:
-        raise ValueError(f"max_pool window {window} does not fit in an input of height {h} and width {w}")
+        raise ValueError(
+            f"max_pool window {window} does not fit in an input of height {h} and width {w}"
+        )
     return _max_pool(x, window)
 
 
@@ -122,5 +128,7 @@ def max_pool_mask(mask: jax.Array, window: int = 2) -> jax.Array:
     """
     n, h, w = mask.shape
     ho, wo = h // window, w // window
-    windows = mask[:, : ho * window, : wo * window].reshape(n, ho, window, wo, window)  # (N, H_out, window, W_out, window)
+    windows = mask[:, : ho * window, : wo * window].reshape(
+        n, ho, window, wo, window
+    )  # (N, H_out, window, W_out, window)
     return windows.all(axis=(2, 4))  # (N, H_out, W_out)

@@ -49,7 +49,9 @@ def per_axis(name: str, value: IntOrPair, rank: int) -> tuple[int, ...]:
     if isinstance(value, (tuple, list)):
         if len(value) != rank:
             form = _PER_AXIS.get(rank, f"a tuple of {rank} ints")
-            raise ValueError(f"{name} must be an int or {form} (one per spatial axis), got {value!r}")
+            raise ValueError(
+                f"{name} must be an int or {form} (one per spatial axis), got {value!r}"
+            )
         return tuple(_check_int(name, v) for v in value)
     return (_check_int(name, value),) * rank
 
@@ -93,7 +95,9 @@ def padding_pairs(
         if mode == "VALID":
             return ((0, 0),) * rank
         if mode not in ("SAME", "SAME_LOWER"):
-            raise ValueError(f"padding must be 'SAME', 'SAME_LOWER', 'VALID', an int or (low, high) pairs; got the string {padding!r}")
+            raise ValueError(
+                f"padding must be 'SAME', 'SAME_LOWER', 'VALID', an int or (low, high) pairs; got the string {padding!r}"
+            )
         pairs = []
         for size, k, s, d in zip(input_size, kernel_size, stride, dilation):
             total = max((ceil_div(size, s) - 1) * s + d * (k - 1) + 1 - size, 0)
@@ -109,7 +113,9 @@ def padding_pairs(
         for p in padding:
             if isinstance(p, (tuple, list)):
                 if len(p) != 2:
-                    raise ValueError(f"each padding pair must be (low, high), got {p!r} in {padding!r}")
+                    raise ValueError(
+                        f"each padding pair must be (low, high), got {p!r} in {padding!r}"
+                    )
                 pairs.append((_check_int("padding", p[0]), _check_int("padding", p[1])))
             else:
                 p = _check_int("padding", p)
@@ -124,23 +130,37 @@ def padding_pairs(
 
 
 def _padded_input_text(size: int, low: int, high: int, input_dilation: int) -> str:
-    base = str(size) if input_dilation == 1 else f"{size} (dilated by {input_dilation}: {(size - 1) * input_dilation + 1})"
+    base = (
+        str(size)
+        if input_dilation == 1
+        else f"{size} (dilated by {input_dilation}: {(size - 1) * input_dilation + 1})"
+    )
     if low == high:
         return f"{base} + 2*{low}"
     return f"{base} + {low} + {high}"
 
 
-def _axis_output_size(size: int, kernel: int, stride: int, low: int, high: int, dilation: int, input_dilation: int) -> int:
+def _axis_output_size(
+    size: int, kernel: int, stride: int, low: int, high: int, dilation: int, input_dilation: int
+) -> int:
     dilated_size = (size - 1) * input_dilation + 1 if size > 0 else 0
     padded = low + dilated_size + high
     reach = dilation * (kernel - 1) + 1
     if reach > padded:
-        what = f"kernel {kernel}" if dilation == 1 else f"dilated kernel {reach} (kernel {kernel}, dilation {dilation})"
-        raise ValueError(f"{what} is larger than the padded input {_padded_input_text(size, low, high, input_dilation)} = {padded}")
+        what = (
+            f"kernel {kernel}"
+            if dilation == 1
+            else f"dilated kernel {reach} (kernel {kernel}, dilation {dilation})"
+        )
+        raise ValueError(
+            f"{what} is larger than the padded input {_padded_input_text(size, low, high, input_dilation)} = {padded}"
+        )
     return (padded - reach) // stride + 1
 
 
-def output_size(size: int, kernel: int, stride: int = 1, padding: int | tuple[int, int] = 0, dilation: int = 1) -> int:
+def output_size(
+    size: int, kernel: int, stride: int = 1, padding: int | tuple[int, int] = 0, dilation: int = 1
+) -> int:
     """Length of a convolution's output along one spatial axis (Q2).
 
     ``floor((size + low + high − dilation·(kernel − 1) − 1) / stride) + 1``: the
@@ -224,9 +244,13 @@ def conv_geometry(
     _check_at_least("stride", stride, 1)
     _check_at_least("dilation", dilation, 1)
     _check_at_least("input dilation", input_dilation, 1)
-    pads = padding_pairs(padding, input_size, kernel_size, stride, dilation, input_dilation, allow_negative_padding)
+    pads = padding_pairs(
+        padding, input_size, kernel_size, stride, dilation, input_dilation, allow_negative_padding
+    )
     out = []
-    for axis, (size, k, s, (low, high), d, r) in enumerate(zip(input_size, kernel_size, stride, pads, dilation, input_dilation)):
+    for axis, (size, k, s, (low, high), d, r) in enumerate(
+        zip(input_size, kernel_size, stride, pads, dilation, input_dilation)
+    ):
         try:
             out.append(_axis_output_size(size, k, s, low, high, d, r))
         except ValueError as err:

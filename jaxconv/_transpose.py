@@ -43,7 +43,14 @@ import functools
 import jax
 
 from jaxconv._conv import _forward, _input_grad, _weight_grad, check_channels, common_float_dtype
-from jaxconv._shapes import ConvGeometry, IntOrPair, axis_name, conv_geometry, padding_pairs, per_axis
+from jaxconv._shapes import (
+    ConvGeometry,
+    IntOrPair,
+    axis_name,
+    conv_geometry,
+    padding_pairs,
+    per_axis,
+)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
@@ -57,7 +64,9 @@ def _conv_transpose_fwd(y, kernel, geometry, groups, precision):
 
 def _conv_transpose_bwd(geometry, groups, precision, residuals, dz):
     y, kernel = residuals
-    dy = _forward(dz, kernel, geometry, groups, precision)  # unfold(dZ) W: the convolution of the cotangent
+    dy = _forward(
+        dz, kernel, geometry, groups, precision
+    )  # unfold(dZ) W: the convolution of the cotangent
     dw = _weight_grad(dz, kernel.shape, y, geometry, groups, precision)  # unfold(dZ)ᵀ Y'
     assert dy.shape == y.shape and dw.shape == kernel.shape
     return dy.astype(y.dtype), dw.astype(kernel.dtype)
@@ -66,7 +75,9 @@ def _conv_transpose_bwd(geometry, groups, precision, residuals, dz):
 _conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
-def transpose_geometry(y_shape, kernel_shape, stride, padding, output_padding, dilation) -> ConvGeometry:
+def transpose_geometry(
+    y_shape, kernel_shape, stride, padding, output_padding, dilation
+) -> ConvGeometry:
     """The geometry of the forward convolution whose input gradient this transposed convolution is."""
     rank = len(y_shape) - 2
     if isinstance(padding, str):
@@ -79,15 +90,23 @@ def transpose_geometry(y_shape, kernel_shape, stride, padding, output_padding, d
     output_padding = per_axis("output_padding", output_padding, rank)
     pads = padding_pairs(padding, y_shape[1:-1], kernel_size, stride, dilation)
     spatial = []
-    for axis, (size, k, s, (lo, hi), d, op) in enumerate(zip(y_shape[1:-1], kernel_size, stride, pads, dilation, output_padding)):
+    for axis, (size, k, s, (lo, hi), d, op) in enumerate(
+        zip(y_shape[1:-1], kernel_size, stride, pads, dilation, output_padding)
+    ):
         where = f"along the {axis_name(rank, axis)}"
         if s < 1 or d < 1:
-            raise ValueError(f"{where}: stride and dilation must be >= 1, got stride {s}, dilation {d}")
+            raise ValueError(
+                f"{where}: stride and dilation must be >= 1, got stride {s}, dilation {d}"
+            )
         if not 0 <= op < s:
-            raise ValueError(f"{where}: output_padding must satisfy 0 <= output_padding < stride, got {op} with stride {s}")
+            raise ValueError(
+                f"{where}: output_padding must satisfy 0 <= output_padding < stride, got {op} with stride {s}"
+            )
         out = (size - 1) * s - lo - hi + d * (k - 1) + 1 + op
         if out < 1:
-            raise ValueError(f"{where}: the output size ({size} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + 1 + {op} = {out} is not positive")
+            raise ValueError(
+                f"{where}: the output size ({size} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + 1 + {op} = {out} is not positive"
+            )
         spatial.append(out)
     geometry = conv_geometry(tuple(spatial), kernel_size, stride, pads, dilation)
     assert geometry.output_size == tuple(y_shape[1:-1]), (geometry, y_shape)
@@ -126,7 +145,10 @@ def conv_transpose(
     """
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"groups must be an integer >= 1, got {groups!r}")
-    forward_x_shape = (*y.shape[:-1], kernel.shape[-2] * groups)  # the forward convolution's input, spatially unknown
+    forward_x_shape = (
+        *y.shape[:-1],
+        kernel.shape[-2] * groups,
+    )  # the forward convolution's input, spatially unknown
     check_channels(forward_x_shape, kernel.shape, groups)
     if y.shape[-1] != kernel.shape[-1]:
         raise ValueError(

@@ -62,12 +62,21 @@ ND_ROWS = [
 # Transposed convolutions (issue: transposed convolution as fold): y (N, *spatial, C_out) upsampled
 # by the forward kernel (*k, C_in, C_out), kernel 4, stride 2, padding 1 (each map doubles).
 TRANSPOSE_ROWS = [
-    Row(f"transposed {s}x{s}x{c_out}->{2 * s}x{2 * s}x{c_in}", (batch, s, s, c_out), (4, 4, c_in, c_out), stride=2)
+    Row(
+        f"transposed {s}x{s}x{c_out}->{2 * s}x{2 * s}x{c_in}",
+        (batch, s, s, c_out),
+        (4, 4, c_in, c_out),
+        stride=2,
+    )
     for batch in (16, 128)
     for s, c_out, c_in in ((7, 64, 32), (14, 32, 16))
 ] + [Row("transposed 3-D 8^3x16->16^3x8", (2, 8, 8, 8, 16), (4, 4, 4, 8, 16), stride=2)]
 
-_CHANNELS_LAST = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
+_CHANNELS_LAST = {
+    1: ("NWC", "WIO", "NWC"),
+    2: ("NHWC", "HWIO", "NHWC"),
+    3: ("NDHWC", "DHWIO", "NDHWC"),
+}
 
 
 def xla_conv(row: Row):
@@ -94,7 +103,12 @@ def _transpose_pads(row: Row):
 def xla_transpose(row: Row):
     rank = len(row.x_shape) - 2
     return lambda y, k: lax.conv_transpose(
-        y, k, (row.stride,) * rank, _transpose_pads(row), dimension_numbers=_CHANNELS_LAST[rank], transpose_kernel=True
+        y,
+        k,
+        (row.stride,) * rank,
+        _transpose_pads(row),
+        dimension_numbers=_CHANNELS_LAST[rank],
+        transpose_kernel=True,
     )
 
 
@@ -164,7 +178,11 @@ def bench_row(row: Row, rounds: int, transposed: bool = False) -> dict:
     x = jax.random.normal(keys[0], row.x_shape)
     kernel = jax.random.normal(keys[1], row.kernel_shape) * 0.1
     if transposed:
-        pairs = {"jaxconv": jaxconv_transpose(row), "xla": xla_transpose(row), "nnx": nnx_transpose(row)}
+        pairs = {
+            "jaxconv": jaxconv_transpose(row),
+            "xla": xla_transpose(row),
+            "nnx": nnx_transpose(row),
+        }
     else:
         pairs = {"jaxconv": jaxconv_conv(row), "xla": xla_conv(row)}
     compiled = {name: compiled_pair(conv) for name, conv in pairs.items()}
@@ -173,8 +191,14 @@ def bench_row(row: Row, rounds: int, transposed: bool = False) -> dict:
     for name, (forward, _) in compiled.items():
         np.testing.assert_allclose(forward(x, kernel), y, rtol=tol, atol=tol, err_msg=name)
     cotangent = jax.random.normal(keys[2], y.shape)
-    t = time_alternating({f"{name}_fwd": f for name, (f, _) in compiled.items()}, (x, kernel), rounds)
-    t |= time_alternating({f"{name}_fwd_bwd": fb for name, (_, fb) in compiled.items()}, (x, kernel, cotangent), rounds)
+    t = time_alternating(
+        {f"{name}_fwd": f for name, (f, _) in compiled.items()}, (x, kernel), rounds
+    )
+    t |= time_alternating(
+        {f"{name}_fwd_bwd": fb for name, (_, fb) in compiled.items()},
+        (x, kernel, cotangent),
+        rounds,
+    )
     return {
         "batch": row.x_shape[0],
         "layer": row.name,
@@ -192,7 +216,9 @@ def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            model = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return f"cpu {model}, {os.cpu_count()} cores, jax {jax.__version__}"
@@ -201,11 +227,21 @@ def machine() -> str:
 def markdown_table(rows) -> str:
     """One table; a column for nnx.ConvTranspose when any row has it (transposed rows)."""
     nnx = any("nnx_fwd" in r for r in rows)
-    extra = (lambda r, key: f" {r[key]:.3f} |" if key in r else " |") if nnx else (lambda r, key: "")
+    extra = (
+        (lambda r, key: f" {r[key]:.3f} |" if key in r else " |") if nnx else (lambda r, key: "")
+    )
     lines = [
-        "| batch | layer | jaxconv fwd (ms) | XLA fwd (ms) |" + (" nnx fwd (ms) |" if nnx else "") + " ratio "
-        "| jaxconv fwd+bwd (ms) | XLA fwd+bwd (ms) |" + (" nnx fwd+bwd (ms) |" if nnx else "") + " ratio |",
-        "|---:|---|---:|---:|" + ("---:|" if nnx else "") + "---:|---:|---:|" + ("---:|" if nnx else "") + "---:|",
+        "| batch | layer | jaxconv fwd (ms) | XLA fwd (ms) |"
+        + (" nnx fwd (ms) |" if nnx else "")
+        + " ratio "
+        "| jaxconv fwd+bwd (ms) | XLA fwd+bwd (ms) |"
+        + (" nnx fwd+bwd (ms) |" if nnx else "")
+        + " ratio |",
+        "|---:|---|---:|---:|"
+        + ("---:|" if nnx else "")
+        + "---:|---:|---:|"
+        + ("---:|" if nnx else "")
+        + "---:|",
     ]
     for r in rows:
         lines.append(
@@ -217,9 +253,15 @@ def markdown_table(rows) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[16, 128], help="batch sizes (default: 16 128)")
-    parser.add_argument("--rounds", type=int, default=200, help="timed calls per implementation (default: 200)")
-    parser.add_argument("--only", choices=["mnist", "nd", "transposed"], help="only one group of rows")
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[16, 128], help="batch sizes (default: 16 128)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=200, help="timed calls per implementation (default: 200)"
+    )
+    parser.add_argument(
+        "--only", choices=["mnist", "nd", "transposed"], help="only one group of rows"
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     groups = {
@@ -232,7 +274,9 @@ def main(argv=None):
     for row, transposed in todo:
         rows.append(bench_row(row, args.rounds, transposed))
         print(f"  measured batch {row.x_shape[0]} {row.name}", flush=True)
-    print(f"\n{machine()}; median of {args.rounds} alternating rounds; ratio = jaxconv / XLA (lax.conv_transpose for transposed rows)\n")
+    print(
+        f"\n{machine()}; median of {args.rounds} alternating rounds; ratio = jaxconv / XLA (lax.conv_transpose for transposed rows)\n"
+    )
     print(markdown_table(rows))
     if args.json:
         with open(args.json, "w") as f:

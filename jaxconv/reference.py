@@ -49,7 +49,9 @@ def _per_dim(name, value, d, minimum):
     """An int, or one int per spatial dim, as a tuple of d ints."""
     if isinstance(value, (tuple, list)):
         if len(value) != d:
-            raise ValueError(f"{name} must be an int or {d} ints (one per spatial dim), got {value!r} ({len(value)} values)")
+            raise ValueError(
+                f"{name} must be an int or {d} ints (one per spatial dim), got {value!r} ({len(value)} values)"
+            )
         return tuple(_int(name, v, minimum) for v in value)
     return (_int(name, value, minimum),) * d
 
@@ -57,15 +59,21 @@ def _per_dim(name, value, d, minimum):
 def _padding_pairs(padding, d):
     """An int, d ints or d ``(low, high)`` pairs, as d ``(low, high)`` pairs."""
     if isinstance(padding, (tuple, list)) and any(isinstance(p, (tuple, list)) for p in padding):
-        if len(padding) != d or any(not isinstance(p, (tuple, list)) or len(p) != 2 for p in padding):
-            raise ValueError(f"padding must be an int, {d} ints or {d} (low, high) pairs (one per spatial dim), got {padding!r}")
+        if len(padding) != d or any(
+            not isinstance(p, (tuple, list)) or len(p) != 2 for p in padding
+        ):
+            raise ValueError(
+                f"padding must be an int, {d} ints or {d} (low, high) pairs (one per spatial dim), got {padding!r}"
+            )
         return tuple((_int("padding", low, 0), _int("padding", high, 0)) for low, high in padding)
     return tuple((p, p) for p in _per_dim("padding", padding, d, 0))
 
 
 def _check_input_rank(name, shape):
     if len(shape) < 3:
-        raise ValueError(f"{name} must be (N, *spatial, C) with at least one spatial dim, got shape {tuple(shape)}")
+        raise ValueError(
+            f"{name} must be (N, *spatial, C) with at least one spatial dim, got shape {tuple(shape)}"
+        )
 
 
 def _check_shape(name, shape, expected):
@@ -90,7 +98,9 @@ def _geometry(input_shape, kernel_size, stride, padding, dilation):
     stride, dilation = _per_dim("stride", stride, d, 1), _per_dim("dilation", dilation, d, 1)
     padding = _padding_pairs(padding, d)
     out = []
-    for axis, (size, k, s, (low, high), dil) in enumerate(zip(spatial, kernel_size, stride, padding, dilation)):
+    for axis, (size, k, s, (low, high), dil) in enumerate(
+        zip(spatial, kernel_size, stride, padding, dilation)
+    ):
         span, padded = dil * (k - 1) + 1, size + low + high
         if span > padded:
             raise ValueError(
@@ -135,7 +145,13 @@ def _reads(pos, tap, stride, dilation):
 
 def _crop(xp, padding, spatial):
     """Drop the padding again: ``xp[:, low : low + size, ..., :]``."""
-    return xp[(slice(None), *(slice(low, low + size) for (low, _), size in zip(padding, spatial)), slice(None))]
+    return xp[
+        (
+            slice(None),
+            *(slice(low, low + size) for (low, _), size in zip(padding, spatial)),
+            slice(None),
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -148,8 +164,20 @@ def pad(x, padding):
     x = np.asarray(x, np.float64)
     _check_input_rank("x", x.shape)
     pads = _padding_pairs(padding, x.ndim - 2)
-    padded = np.zeros((x.shape[0], *(size + low + high for size, (low, high) in zip(x.shape[1:-1], pads)), x.shape[-1]))
-    padded[(slice(None), *(slice(low, low + size) for size, (low, _) in zip(x.shape[1:-1], pads)), slice(None))] = x
+    padded = np.zeros(
+        (
+            x.shape[0],
+            *(size + low + high for size, (low, high) in zip(x.shape[1:-1], pads)),
+            x.shape[-1],
+        )
+    )
+    padded[
+        (
+            slice(None),
+            *(slice(low, low + size) for size, (low, _) in zip(x.shape[1:-1], pads)),
+            slice(None),
+        )
+    ] = x
     return padded
 
 
@@ -205,7 +233,9 @@ def fold(patches, input_shape, kernel_size, stride=1, padding=0, dilation=1):
     geo = _geometry(input_shape, kernel_size, stride, padding, dilation)
     n, c_in = input_shape[0], input_shape[-1]
     _check_shape("patches", patches.shape, (n, *geo.out, math.prod(geo.kernel) * c_in))
-    xp = np.zeros((n, *(size + low + high for size, (low, high) in zip(input_shape[1:-1], geo.padding)), c_in))
+    xp = np.zeros(
+        (n, *(size + low + high for size, (low, high) in zip(input_shape[1:-1], geo.padding)), c_in)
+    )
     for b in range(n):
         for pos in np.ndindex(*geo.out):
             for t, tap in enumerate(np.ndindex(*geo.kernel)):
@@ -234,7 +264,10 @@ def conv_weight_grad(x, kernel_shape, g, stride=1, padding=0, dilation=1, groups
                 channel = (o // (c_out // groups)) * c_in_per_group + c
                 for b in range(x.shape[0]):
                     for pos in np.ndindex(*geo.out):
-                        dw[(*tap, c, o)] += xp[(b, *_reads(pos, tap, geo.stride, geo.dilation), channel)] * g[(b, *pos, o)]
+                        dw[(*tap, c, o)] += (
+                            xp[(b, *_reads(pos, tap, geo.stride, geo.dilation), channel)]
+                            * g[(b, *pos, o)]
+                        )
     return dw
 
 
@@ -250,7 +283,13 @@ def conv_input_grad(input_shape, kernel, g, stride=1, padding=0, dilation=1, gro
     c_in_per_group, c_out = kernel.shape[-2:]
     n = input_shape[0]
     _check_shape("g", g.shape, (n, *geo.out, c_out))
-    dxp = np.zeros((n, *(size + low + high for size, (low, high) in zip(input_shape[1:-1], geo.padding)), input_shape[-1]))
+    dxp = np.zeros(
+        (
+            n,
+            *(size + low + high for size, (low, high) in zip(input_shape[1:-1], geo.padding)),
+            input_shape[-1],
+        )
+    )
     for b in range(n):
         for pos in np.ndindex(*geo.out):
             for o in range(c_out):
@@ -286,10 +325,14 @@ def conv_transpose(y, kernel, stride=1, padding=0, output_padding=0, dilation=1,
     _check_input_rank("y", y.shape)
     d = y.ndim - 2
     if kernel.ndim != y.ndim:
-        raise ValueError(f"a {d}-d y {y.shape} needs a kernel (*k, C_in // groups, C_out) of rank {y.ndim}, got shape {kernel.shape}")
+        raise ValueError(
+            f"a {d}-d y {y.shape} needs a kernel (*k, C_in // groups, C_out) of rank {y.ndim}, got shape {kernel.shape}"
+        )
     c_in_per_group, c_out = kernel.shape[-2:]
     if y.shape[-1] != c_out:
-        raise ValueError(f"y has {y.shape[-1]} channels but the kernel {kernel.shape} has C_out = {c_out}")
+        raise ValueError(
+            f"y has {y.shape[-1]} channels but the kernel {kernel.shape} has C_out = {c_out}"
+        )
     groups = _int("groups", groups, 1)
     if c_out % groups:
         raise ValueError(f"output channels {c_out} are not divisible by groups {groups}")
@@ -299,9 +342,13 @@ def conv_transpose(y, kernel, stride=1, padding=0, output_padding=0, dilation=1,
     padding = _per_dim("padding", padding, d, 0)
     output_padding = _per_dim("output_padding", output_padding, d, 0)
     full, spatial_in = [], []
-    for axis, (size, kk, s, p, op, dil) in enumerate(zip(y.shape[1:-1], k, stride, padding, output_padding, dilation)):
+    for axis, (size, kk, s, p, op, dil) in enumerate(
+        zip(y.shape[1:-1], k, stride, padding, output_padding, dilation)
+    ):
         if op >= s and op >= dil:
-            raise ValueError(f"along spatial dim {axis}: output_padding {op} must be smaller than the stride {s} or the dilation {dil}")
+            raise ValueError(
+                f"along spatial dim {axis}: output_padding {op} must be smaller than the stride {s} or the dilation {dil}"
+            )
         full.append((size - 1) * s + dil * (kk - 1) + 1 + op)
         spatial_in.append(full[-1] - 2 * p)
         if size < 1 or spatial_in[-1] < 1:
@@ -319,7 +366,9 @@ def conv_transpose(y, kernel, stride=1, padding=0, output_padding=0, dilation=1,
                     at = _reads(pos, tap, stride, dilation)
                     for c in range(c_in_per_group):
                         out[(b, *at, first + c)] += kernel[(*tap, c, o)] * y[(b, *pos, o)]
-    return _crop(out, [(p, p + op) for p, op in zip(padding, output_padding)], spatial_in)  # rows in the padding are cropped
+    return _crop(
+        out, [(p, p + op) for p, op in zip(padding, output_padding)], spatial_in
+    )  # rows in the padding are cropped
 
 
 # ---------------------------------------------------------------------------
@@ -329,7 +378,9 @@ def conv_transpose(y, kernel, stride=1, padding=0, output_padding=0, dilation=1,
 
 def _check_2d(name, shape):
     if len(shape) != 4:
-        raise ValueError(f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; got shape {tuple(shape)}")
+        raise ValueError(
+            f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; got shape {tuple(shape)}"
+        )
 
 
 def conv2d(x, kernel, stride=1, padding=0):

@@ -66,7 +66,12 @@ EDGE_CASES = [
 
 # Deterministic sweeps (the same examples on every CI run). The x64 fixture is a
 # context that stays on for all examples, so sharing it between them is intended.
-SWEEP = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SWEEP = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 class NdCase(NamedTuple):
@@ -89,7 +94,10 @@ class NdCase(NamedTuple):
         """(low, high) per axis, resolved by lax's own helper (independent of the code under test)."""
         if isinstance(self.padding, str):
             reach = [d * (k - 1) + 1 for k, d in zip(self.kernel_shape[:-2], self.dilation)]
-            return tuple(tuple(p) for p in lax.padtype_to_pads(self.x_shape[1:-1], reach, self.stride, self.padding))
+            return tuple(
+                tuple(p)
+                for p in lax.padtype_to_pads(self.x_shape[1:-1], reach, self.stride, self.padding)
+            )
         if isinstance(self.padding, int):
             return ((self.padding, self.padding),) * self.rank
         return tuple(p if isinstance(p, tuple) else (p, p) for p in self.padding)
@@ -98,11 +106,18 @@ class NdCase(NamedTuple):
         return (self.stride, self.padding, self.dilation, self.groups)
 
     def reference_args(self):
-        return dict(stride=self.stride, padding=self.padding_pairs, dilation=self.dilation, groups=self.groups)
+        return dict(
+            stride=self.stride,
+            padding=self.padding_pairs,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
 
     def arrays(self, seed=0, dtype=np.float64):
         rng = np.random.default_rng(seed)
-        return rng.normal(size=self.x_shape).astype(dtype), rng.normal(size=self.kernel_shape).astype(dtype)
+        return rng.normal(size=self.x_shape).astype(dtype), rng.normal(
+            size=self.kernel_shape
+        ).astype(dtype)
 
     def lax_forward(self, x, kernel):
         """lax.conv_general_dilated, forward only (differentiating it can abort the process)."""
@@ -112,7 +127,11 @@ class NdCase(NamedTuple):
         )  # fmt: skip
 
 
-CHANNELS_LAST = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
+CHANNELS_LAST = {
+    1: ("NWC", "WIO", "NWC"),
+    2: ("NHWC", "HWIO", "NHWC"),
+    3: ("NDHWC", "DHWIO", "NDHWC"),
+}
 
 
 @st.composite
@@ -142,21 +161,30 @@ def nd_conv_cases(draw, ranks=(1, 2, 3)):
         padding = tuple(draw(st.integers(0, 2)) for _ in range(d))
         pairs = tuple((p, p) for p in padding)
     elif form == "pairs":
-        padding = pairs = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(d))
+        padding = pairs = tuple(
+            (draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(d)
+        )
     else:
-        padding, pairs = form, ((0, 0),) * d  # the strings pad as needed; 'VALID' needs size >= reach
+        padding, pairs = (
+            form,
+            ((0, 0),) * d,
+        )  # the strings pad as needed; 'VALID' needs size >= reach
     sizes = []
     for k, dil, (lo, hi) in zip(kernel, dilation, pairs):
         smallest = 1 if form in ("SAME", "SAME_LOWER") else max(1, dil * (k - 1) + 1 - lo - hi)
         sizes.append(draw(st.integers(smallest, max(smallest, max_size))))
     n = draw(st.integers(1, 2))
-    return NdCase((n, *sizes, c_in), (*kernel, c_in // groups, c_out), stride, padding, dilation, groups)
+    return NdCase(
+        (n, *sizes, c_in), (*kernel, c_in // groups, c_out), stride, padding, dilation, groups
+    )
 
 
 ND_EDGE_CASES = [
     NdCase((2, 16, 3), (5, 3, 4), (1,), 2, (1,), 1),  # 1-D, the bench's layer shape in small
     NdCase((1, 14, 7, 1), (2, 5, 1, 5), (2, 3), (1, 3), (1, 1), 1),  # the lax abort trap
-    NdCase((1, 5, 4, 6, 2), (3, 2, 3, 2, 4), (2, 1, 2), ((1, 0), (0, 1), (2, 1)), (1, 2, 1), 1),  # 3-D, asymmetric
+    NdCase(
+        (1, 5, 4, 6, 2), (3, 2, 3, 2, 4), (2, 1, 2), ((1, 0), (0, 1), (2, 1)), (1, 2, 1), 1
+    ),  # 3-D, asymmetric
     NdCase((2, 9, 8, 4), (3, 3, 2, 6), (1, 1), "SAME", (2, 2), 2),  # dilated, grouped, SAME
     NdCase((1, 7, 6, 3), (3, 3, 1, 6), (2, 1), "SAME_LOWER", (1, 1), 3),  # depthwise, multiplier 2
     NdCase((2, 6, 5, 4), (3, 1, 1, 4), (1, 2), ((0, 2), (1, 1)), (2, 1), 4),  # depthwise
@@ -164,4 +192,9 @@ ND_EDGE_CASES = [
 ]
 
 # The N-d sweeps compile a new shape per example: fewer examples keep them to seconds.
-ND_SWEEP = settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ND_SWEEP = settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)

@@ -31,13 +31,21 @@ def main(workdir: str, which: str, *processes: str) -> None:
     else:
         config = configs.varres.get_config()
         datasets = Datasets(
-            [blobs(96, 32, 32, seed=1), blobs(64, 40, 24, seed=2)], [blobs(30, 32, 32, seed=3)], [blobs(30, 40, 24, seed=4)]
+            [blobs(96, 32, 32, seed=1), blobs(64, 40, 24, seed=2)],
+            [blobs(30, 32, 32, seed=3)],
+            [blobs(30, 40, 24, seed=4)],
         )
-    config.update(num_epochs=2, batch_size=16, learning_rate=3e-3, eval_batch_size=20, steps_per_call=4)
-    summary = train_and_evaluate(config, Path(workdir), datasets, model_factory(config), progress=EpochProgress(live=False))
+    config.update(
+        num_epochs=2, batch_size=16, learning_rate=3e-3, eval_batch_size=20, steps_per_call=4
+    )
+    summary = train_and_evaluate(
+        config, Path(workdir), datasets, model_factory(config), progress=EpochProgress(live=False)
+    )
     if not distributed.is_primary():
         return
-    metrics = [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+    metrics = [
+        json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()
+    ]
     found = {"devices": len(jax.devices()), "processes": jax.process_count(), "metrics": metrics}
     print(json.dumps(found | {"test_loss": summary["test_loss"], "test_n": summary["test_n"]}))
 

@@ -9,7 +9,9 @@ from train.data.datasets import Datasets
 from train.data.groups import ImageGroup
 
 
-def blobs(n: int, height: int = 28, width: int = 28, seed: int = 0, canvas: tuple[int, int] | None = None) -> ImageGroup:
+def blobs(
+    n: int, height: int = 28, width: int = 28, seed: int = 0, canvas: tuple[int, int] | None = None
+) -> ImageGroup:
     """``n`` images of (height, width); with ``canvas``, pasted at the top-left of a larger canvas (sizes set)."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.int32)
@@ -26,4 +28,6 @@ def blobs(n: int, height: int = 28, width: int = 28, seed: int = 0, canvas: tupl
 
 
 def blob_datasets(num_train: int = 512, num_eval: int = 250) -> Datasets:
-    return Datasets([blobs(num_train, seed=1)], [blobs(num_eval, seed=2)], [blobs(num_eval, seed=3)])
+    return Datasets(
+        [blobs(num_train, seed=1)], [blobs(num_eval, seed=2)], [blobs(num_eval, seed=3)]
+    )

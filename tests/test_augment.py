@@ -24,7 +24,9 @@ def test_augmentation_is_the_identity_at_zero_strength():
 
 def test_augmentation_keeps_shape_and_range_and_changes_the_images():
     images = batch()
-    out = jax.jit(lambda k, x: augment_batch(k, x, default_augmentation()))(jax.random.key(0), images)
+    out = jax.jit(lambda k, x: augment_batch(k, x, default_augmentation()))(
+        jax.random.key(0), images
+    )
     assert out.shape == images.shape and out.dtype == images.dtype
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
     assert float(jnp.abs(out - images).max()) > 0.1

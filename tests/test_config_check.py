@@ -41,7 +41,12 @@ BAD_VALUES = [
     ("varres", "max_resolutions", 0, "integer >= 1"),
     ("varres", "bucket_step", 0, "integer >= 1"),
     ("varres", "varres.channels", (16, -32), "non-empty tuple"),
-    ("varres", "varres.channels", (8, 8, 8, 8, 8, 8), "at most 5 stages"),  # 32x32 images: five 2x2 poolings
+    (
+        "varres",
+        "varres.channels",
+        (8, 8, 8, 8, 8, 8),
+        "at most 5 stages",
+    ),  # 32x32 images: five 2x2 poolings
     ("fixed", "fixed.image_size", 32, "must be 28 for dataset 'mnist'"),
 ]
 BASES = {"fixed": configs.fixed, "varres": configs.varres}
@@ -54,7 +59,9 @@ def test_the_default_configs_are_valid_and_every_field_has_a_rule():
         assert set(flatten(config)) <= set(RULES)
 
 
-@pytest.mark.parametrize("base, field, value, allowed", BAD_VALUES, ids=[f"{f}={v!r}" for _, f, v, _ in BAD_VALUES])
+@pytest.mark.parametrize(
+    "base, field, value, allowed", BAD_VALUES, ids=[f"{f}={v!r}" for _, f, v, _ in BAD_VALUES]
+)
 def test_bad_value_is_one_line_naming_the_field_and_what_it_allows(base, field, value, allowed):
     # not type-safe: values of another type than the default's, as a hand-edited config.json may hold
     config = ml_collections.ConfigDict(BASES[base].get_config().to_dict(), type_safe=False)
@@ -69,7 +76,10 @@ def test_unknown_field_and_varres_model_without_its_fields():
     config = configs.fixed.get_config()
     config.unlock()
     config.foo = 1
-    with pytest.raises(ConfigError, match=r"config.foo is not a config field; the fields are: augment, .*batch_size"):
+    with pytest.raises(
+        ConfigError,
+        match=r"config.foo is not a config field; the fields are: augment, .*batch_size",
+    ):
         validate(config)
     config = configs.fixed.get_config()
     config.model = "varres"  # train.fixed's config has no varres.channels or pooling
@@ -88,13 +98,23 @@ def test_bucketing_with_no_canvas_allowed_is_an_error_not_a_hang():
 @pytest.mark.parametrize(
     "flag, message",
     [
-        ("--config.max_resolutions=0", "error: config.max_resolutions = 0: must be an integer >= 1"),
+        (
+            "--config.max_resolutions=0",
+            "error: config.max_resolutions = 0: must be an integer >= 1",
+        ),
         ("--config.foo=1", "error: config.foo is not a config field; the fields are: augment,"),
     ],
 )
 def test_command_line_refuses_before_touching_the_workdir(flag, message, tmp_path):
     workdir = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "train.varres", f"--workdir={workdir}", flag], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "train.varres", f"--workdir={workdir}", flag],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(message)
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(
+        message
+    )
     assert not workdir.exists()

@@ -20,8 +20,12 @@ def lax_conv(x, k, stride, padding):
 @example(case=EDGE_CASES[0])
 def test_conv2d_matches_reference_loops(case, x64):
     x, k = case.arrays()
-    got = jax.jit(jaxconv.conv2d, static_argnums=(2, 3))(jnp.asarray(x), jnp.asarray(k), case.stride, case.padding)
-    np.testing.assert_allclose(np.asarray(got), reference.conv2d(x, k, case.stride, case.padding), rtol=1e-10, atol=1e-10)
+    got = jax.jit(jaxconv.conv2d, static_argnums=(2, 3))(
+        jnp.asarray(x), jnp.asarray(k), case.stride, case.padding
+    )
+    np.testing.assert_allclose(
+        np.asarray(got), reference.conv2d(x, k, case.stride, case.padding), rtol=1e-10, atol=1e-10
+    )
 
 
 @SWEEP
@@ -29,15 +33,25 @@ def test_conv2d_matches_reference_loops(case, x64):
 def test_conv2d_matches_lax_conv_forward(case, x64):
     # only the forward: differentiating lax convolutions can abort the process
     x, k = case.arrays()
-    got = jax.jit(jaxconv.conv2d, static_argnums=(2, 3))(jnp.asarray(x), jnp.asarray(k), case.stride, case.padding)
-    np.testing.assert_allclose(np.asarray(got), np.asarray(lax_conv(x, k, case.stride, case.padding)), rtol=1e-10, atol=1e-10)
+    got = jax.jit(jaxconv.conv2d, static_argnums=(2, 3))(
+        jnp.asarray(x), jnp.asarray(k), case.stride, case.padding
+    )
+    np.testing.assert_allclose(
+        np.asarray(got),
+        np.asarray(lax_conv(x, k, case.stride, case.padding)),
+        rtol=1e-10,
+        atol=1e-10,
+    )
 
 
 @pytest.mark.parametrize("case", EDGE_CASES, ids=str)
 def test_conv2d_output_shape_follows_output_size(case):
     x, k = case.arrays(dtype=np.float32)
     y = jaxconv.conv2d(x, k, case.stride, case.padding)
-    expected = tuple(jaxconv.output_size(s, kk, st, p) for s, kk, st, p in zip((case.h, case.w), case.kernel, case.stride, case.padding))
+    expected = tuple(
+        jaxconv.output_size(s, kk, st, p)
+        for s, kk, st, p in zip((case.h, case.w), case.kernel, case.stride, case.padding)
+    )
     assert y.shape == (case.n, *expected, case.c_out)
 
 
@@ -46,12 +60,16 @@ def test_conv2d_int_stride_and_padding_mean_both_axes():
     np.testing.assert_array_equal(jaxconv.conv2d(x, k, 2, 1), jaxconv.conv2d(x, k, (2, 2), (1, 1)))
 
 
-@pytest.mark.parametrize("dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 2e-2), (jnp.float16, 5e-3)])
+@pytest.mark.parametrize(
+    "dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 2e-2), (jnp.float16, 5e-3)]
+)
 def test_conv2d_keeps_the_input_dtype(dtype, rtol):
     x, k = EDGE_CASES[1].arrays(dtype=np.float32)
     y = jax.jit(jaxconv.conv2d, static_argnums=(2, 3))(x.astype(dtype), k.astype(dtype), 1, 1)
     assert y.dtype == dtype
-    expected = reference.conv2d(np.asarray(x.astype(dtype), np.float64), np.asarray(k.astype(dtype), np.float64), 1, 1)
+    expected = reference.conv2d(
+        np.asarray(x.astype(dtype), np.float64), np.asarray(k.astype(dtype), np.float64), 1, 1
+    )
     scale = np.abs(expected).max()
     np.testing.assert_allclose(np.asarray(y, np.float64), expected, rtol=rtol, atol=rtol * scale)
 
@@ -77,7 +95,13 @@ def test_conv2d_q10_output_shapes():
     [
         ((5, 5, 1), (3, 3, 1, 2), 1, 0, "x must be NHWC .* rank 3"),
         ((1, 5, 5, 1), (3, 3, 2), 1, 0, "kernel must be HWIO .* rank 3"),
-        ((1, 5, 5, 1), (7, 3, 1, 2), 1, 0, "along the height: kernel 7 is larger than the padded input 5 \\+ 2\\*0 = 5"),
+        (
+            (1, 5, 5, 1),
+            (7, 3, 1, 2),
+            1,
+            0,
+            "along the height: kernel 7 is larger than the padded input 5 \\+ 2\\*0 = 5",
+        ),
         ((1, 5, 5, 1), (3, 3, 1, 2), 0, 0, "stride must be >= 1, got 0"),
         ((1, 5, 5, 1), (3, 3, 1, 2), (1, -1), 0, "stride must be >= 1, got -1"),
         ((1, 5, 5, 1), (3, 3, 1, 2), 1, -1, "padding must be >= 0, got -1"),

@@ -28,13 +28,21 @@ def derived_grads(case, x, k, g, jit=False):
 @example(case=TRAP)
 def test_vjp_matches_reference_loops(case, x64):
     x, k = case.arrays()
-    g = np.random.default_rng(5).normal(size=reference.conv2d(x, k, case.stride, case.padding).shape)
+    g = np.random.default_rng(5).normal(
+        size=reference.conv2d(x, k, case.stride, case.padding).shape
+    )
     dx, dk = derived_grads(case, x, k, g, jit=True)
     np.testing.assert_allclose(
-        np.asarray(dx), reference.conv2d_input_grad(case.x_shape, k, g, case.stride, case.padding), rtol=1e-10, atol=1e-10
+        np.asarray(dx),
+        reference.conv2d_input_grad(case.x_shape, k, g, case.stride, case.padding),
+        rtol=1e-10,
+        atol=1e-10,
     )
     np.testing.assert_allclose(
-        np.asarray(dk), reference.conv2d_weight_grad(x, case.kernel_shape, g, case.stride, case.padding), rtol=1e-10, atol=1e-10
+        np.asarray(dk),
+        reference.conv2d_weight_grad(x, case.kernel_shape, g, case.stride, case.padding),
+        rtol=1e-10,
+        atol=1e-10,
     )
 
 
@@ -43,7 +51,14 @@ def test_vjp_matches_reference_loops(case, x64):
 def test_check_grads_second_order_reverse(case, jit, x64):
     x, k = case.arrays(seed=7)
     f = conv_of(case)
-    check_grads(jax.jit(f) if jit else f, (jnp.asarray(x), jnp.asarray(k)), order=2, modes=["rev"], atol=1e-5, rtol=1e-5)
+    check_grads(
+        jax.jit(f) if jit else f,
+        (jnp.asarray(x), jnp.asarray(k)),
+        order=2,
+        modes=["rev"],
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
@@ -54,10 +69,16 @@ def test_trap_shape_regression(jit, x64):
     g = np.random.default_rng(12).normal(size=(1, 8, 3, 5))
     dx, dk = derived_grads(TRAP, x, k, g, jit=jit)
     np.testing.assert_allclose(
-        np.asarray(dx), reference.conv2d_input_grad(TRAP.x_shape, k, g, TRAP.stride, TRAP.padding), rtol=1e-10, atol=1e-10
+        np.asarray(dx),
+        reference.conv2d_input_grad(TRAP.x_shape, k, g, TRAP.stride, TRAP.padding),
+        rtol=1e-10,
+        atol=1e-10,
     )
     np.testing.assert_allclose(
-        np.asarray(dk), reference.conv2d_weight_grad(x, TRAP.kernel_shape, g, TRAP.stride, TRAP.padding), rtol=1e-10, atol=1e-10
+        np.asarray(dk),
+        reference.conv2d_weight_grad(x, TRAP.kernel_shape, g, TRAP.stride, TRAP.padding),
+        rtol=1e-10,
+        atol=1e-10,
     )
     # and against central finite differences of the loss <conv(x, k), g> in float64
     loss = lambda x, k: float(np.vdot(reference.conv2d(x, k, TRAP.stride, TRAP.padding), g))  # noqa: E731
@@ -89,7 +110,9 @@ LAX_SAFE_CASES = [
 def test_vjp_matches_lax_conv_gradients_on_safe_shapes(case, jit, x64):
     x, k = case.arrays(seed=3)
     pads = [(case.padding[0],) * 2, (case.padding[1],) * 2]
-    lax_f = lambda x, k: lax.conv_general_dilated(x, k, case.stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))  # noqa: E731
+    lax_f = lambda x, k: lax.conv_general_dilated(
+        x, k, case.stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )  # noqa: E731
     g = np.random.default_rng(4).normal(size=lax_f(x, k).shape)
     expected = jax.vjp(lax_f, jnp.asarray(x), jnp.asarray(k))[1](jnp.asarray(g))
     got = derived_grads(case, x, k, g, jit=jit)
@@ -117,7 +140,11 @@ def test_grad_of_grad_matches_lax_on_a_safe_shape(x64):
         return jax.grad(lambda k: jnp.sum(jax.grad(inner)(jnp.asarray(x), k) ** 2))(jnp.asarray(k))
 
     ours = outer(conv_of(case))
-    theirs = outer(lambda x, k: lax.conv_general_dilated(x, k, case.stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    theirs = outer(
+        lambda x, k: lax.conv_general_dilated(
+            x, k, case.stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+    )
     np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-9, atol=1e-9)
 
 
@@ -133,7 +160,10 @@ def test_vmap_over_kernels_and_of_grad(x64):
     for k, gk in zip(kernels, grads):
         y = reference.conv2d(x, k, case.stride, case.padding)
         np.testing.assert_allclose(
-            np.asarray(gk), reference.conv2d_weight_grad(x, k.shape, 2 * y, case.stride, case.padding), rtol=1e-10, atol=1e-10
+            np.asarray(gk),
+            reference.conv2d_weight_grad(x, k.shape, 2 * y, case.stride, case.padding),
+            rtol=1e-10,
+            atol=1e-10,
         )
 
 
@@ -158,7 +188,9 @@ def test_scan_over_layers_matches_unrolled_loop(x64):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2), (jnp.float64, 1e-12)])
+@pytest.mark.parametrize(
+    "dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2), (jnp.float64, 1e-12)]
+)
 def test_gradients_keep_the_input_dtype(dtype, rtol):
     with jax.enable_x64(dtype == jnp.float64):
         case = EDGE_CASES[1]
@@ -169,5 +201,9 @@ def test_gradients_keep_the_input_dtype(dtype, rtol):
         as64 = lambda a: np.asarray(jnp.asarray(a, dtype), np.float64)  # noqa: E731
         want_dx = reference.conv2d_input_grad(case.x_shape, as64(k), as64(g), 1, 1)
         want_dk = reference.conv2d_weight_grad(as64(x), case.kernel_shape, as64(g), 1, 1)
-        np.testing.assert_allclose(np.asarray(dx, np.float64), want_dx, rtol=rtol, atol=rtol * np.abs(want_dx).max())
-        np.testing.assert_allclose(np.asarray(dk, np.float64), want_dk, rtol=rtol, atol=rtol * np.abs(want_dk).max())
+        np.testing.assert_allclose(
+            np.asarray(dx, np.float64), want_dx, rtol=rtol, atol=rtol * np.abs(want_dx).max()
+        )
+        np.testing.assert_allclose(
+            np.asarray(dk, np.float64), want_dk, rtol=rtol, atol=rtol * np.abs(want_dk).max()
+        )

@@ -29,7 +29,9 @@ def derived_grads(case, x, k, g, jit=True):
 def test_forward_matches_reference_loops_and_lax(case, x64):
     x, k = case.arrays()
     y = np.asarray(jax.jit(conv_of(case))(x, k))
-    np.testing.assert_allclose(y, reference.conv(x, k, **case.reference_args()), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        y, reference.conv(x, k, **case.reference_args()), rtol=1e-10, atol=1e-10
+    )
     np.testing.assert_allclose(y, np.asarray(case.lax_forward(x, k)), rtol=1e-10, atol=1e-10)
 
 
@@ -54,22 +56,37 @@ def test_vjp_agrees_with_lax_forward_mode(case, x64):
     x, k = case.arrays()
     rng = np.random.default_rng(6)
     vx, vk = rng.normal(size=x.shape), rng.normal(size=k.shape)
-    _, jv = jax.jvp(case.lax_forward, (jnp.asarray(x), jnp.asarray(k)), (jnp.asarray(vx), jnp.asarray(vk)))
+    _, jv = jax.jvp(
+        case.lax_forward, (jnp.asarray(x), jnp.asarray(k)), (jnp.asarray(vx), jnp.asarray(vk))
+    )
     g = rng.normal(size=jv.shape)
     dx, dk = derived_grads(case, x, k, g)
-    np.testing.assert_allclose(np.vdot(g, jv), np.vdot(dx, vx) + np.vdot(dk, vk), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        np.vdot(g, jv), np.vdot(dx, vx) + np.vdot(dk, vk), rtol=1e-9, atol=1e-9
+    )
 
 
-@pytest.mark.parametrize("case, jit", [(case, True) for case in ND_EDGE_CASES] + [(ND_EDGE_CASES[1], False)], ids=str)
+@pytest.mark.parametrize(
+    "case, jit", [(case, True) for case in ND_EDGE_CASES] + [(ND_EDGE_CASES[1], False)], ids=str
+)
 def test_check_grads_second_order_reverse(case, jit, x64):
     x, k = case.arrays(seed=7)
     f = conv_of(case)
-    check_grads(jax.jit(f) if jit else f, (jnp.asarray(x), jnp.asarray(k)), order=2, modes=["rev"], atol=1e-5, rtol=1e-5)
+    check_grads(
+        jax.jit(f) if jit else f,
+        (jnp.asarray(x), jnp.asarray(k)),
+        order=2,
+        modes=["rev"],
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 HESSIAN_CASES = [
     NdCase((1, 9, 2), (3, 2, 2), (2,), "SAME", (2,), 1),
-    NdCase((1, 5, 6, 2), (2, 2, 1, 4), (1, 2), ((1, 0), (0, 1)), (1, 1), 2),  # depthwise, multiplier 2
+    NdCase(
+        (1, 5, 6, 2), (2, 2, 1, 4), (1, 2), ((1, 0), (0, 1)), (1, 1), 2
+    ),  # depthwise, multiplier 2
 ]
 
 
@@ -92,7 +109,11 @@ def test_forward_mode_is_refused_by_jax_itself():
     # custom_vjp functions have no jvp rule; the README says so, with jax.hessian / jacfwd(grad) as the way
     x, k = ND_EDGE_CASES[0].arrays(dtype=np.float32)
     with pytest.raises(TypeError, match="can't apply forward-mode autodiff"):
-        jax.jvp(lambda x: jaxconv.conv(x, jnp.asarray(k), padding=2), (jnp.asarray(x),), (jnp.asarray(x),))
+        jax.jvp(
+            lambda x: jaxconv.conv(x, jnp.asarray(k), padding=2),
+            (jnp.asarray(x),),
+            (jnp.asarray(x),),
+        )
 
 
 @pytest.mark.parametrize("case", ND_EDGE_CASES[3:6], ids=str)
@@ -101,19 +122,33 @@ def test_vmap_and_scan_of_grouped_and_depthwise(case, x64):
     kernels = jnp.asarray(np.stack([k, 2 * k, -k]))
     mapped = jax.vmap(lambda k: conv_of(case)(jnp.asarray(x), k))(kernels)
     for got, kernel in zip(mapped, kernels):
-        np.testing.assert_allclose(np.asarray(got), reference.conv(x, np.asarray(kernel), **case.reference_args()), rtol=1e-10)
+        np.testing.assert_allclose(
+            np.asarray(got),
+            reference.conv(x, np.asarray(kernel), **case.reference_args()),
+            rtol=1e-10,
+        )
 
     def scanned(kernels):
-        total, _ = lax.scan(lambda acc, k: (acc + jnp.sum(conv_of(case)(jnp.asarray(x), k) ** 2), None), 0.0, kernels)
+        total, _ = lax.scan(
+            lambda acc, k: (acc + jnp.sum(conv_of(case)(jnp.asarray(x), k) ** 2), None),
+            0.0,
+            kernels,
+        )
         return total
 
     grads = jax.jit(jax.grad(scanned))(kernels)
     for gk, kernel in zip(grads, np.asarray(kernels)):
         y = reference.conv(x, kernel, **case.reference_args())
-        np.testing.assert_allclose(np.asarray(gk), reference.conv_weight_grad(x, k.shape, 2 * y, **case.reference_args()), rtol=1e-9)
+        np.testing.assert_allclose(
+            np.asarray(gk),
+            reference.conv_weight_grad(x, k.shape, 2 * y, **case.reference_args()),
+            rtol=1e-9,
+        )
 
 
-@pytest.mark.parametrize("dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2), (jnp.float64, 1e-12)])
+@pytest.mark.parametrize(
+    "dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2), (jnp.float64, 1e-12)]
+)
 @pytest.mark.parametrize("case", ND_EDGE_CASES[2:5], ids=str)
 def test_dtype_is_kept_forward_and_backward(case, dtype, rtol):
     with jax.enable_x64(dtype == jnp.float64):
@@ -126,7 +161,9 @@ def test_dtype_is_kept_forward_and_backward(case, dtype, rtol):
         as64 = lambda a: np.asarray(a, np.float64)  # noqa: E731
         want = reference.conv_input_grad(case.x_shape, as64(k), as64(g), **case.reference_args())
         np.testing.assert_allclose(as64(dx), want, rtol=rtol, atol=rtol * np.abs(want).max())
-        want = reference.conv_weight_grad(as64(x), case.kernel_shape, as64(g), **case.reference_args())
+        want = reference.conv_weight_grad(
+            as64(x), case.kernel_shape, as64(g), **case.reference_args()
+        )
         np.testing.assert_allclose(as64(dk), want, rtol=rtol, atol=rtol * np.abs(want).max())
 
 
@@ -136,10 +173,14 @@ def test_backward_contains_no_lax_convolution(case):
     grad = jax.grad(lambda x, k: jnp.sum(conv_of(case)(x, k) ** 2), argnums=(0, 1))
     jaxpr = str(jax.make_jaxpr(grad)(x, k))
     assert "conv_general_dilated" not in jaxpr
-    assert ("dot_general" in jaxpr) or case.groups == case.x_shape[-1]  # depthwise: multiply-adds only
+    assert ("dot_general" in jaxpr) or case.groups == case.x_shape[
+        -1
+    ]  # depthwise: multiply-adds only
 
 
-@pytest.mark.parametrize("case", [ND_EDGE_CASES[0], ND_EDGE_CASES[1], ND_EDGE_CASES[3], ND_EDGE_CASES[5]], ids=str)
+@pytest.mark.parametrize(
+    "case", [ND_EDGE_CASES[0], ND_EDGE_CASES[1], ND_EDGE_CASES[3], ND_EDGE_CASES[5]], ids=str
+)
 def test_gradients_come_from_the_derived_backward(case, monkeypatch):
     # swap the backward's two halves for sentinels: the gradients must follow
     import jaxconv._conv as conv_module
@@ -155,9 +196,14 @@ def test_gradients_come_from_the_derived_backward(case, monkeypatch):
 
 
 def test_conv1d_conv2d_conv3d_are_conv_with_the_rank_checked(x64):
-    for case, f in zip((ND_EDGE_CASES[0], ND_EDGE_CASES[3], ND_EDGE_CASES[2]), (jaxconv.conv1d, jaxconv.conv2d, jaxconv.conv3d)):
+    for case, f in zip(
+        (ND_EDGE_CASES[0], ND_EDGE_CASES[3], ND_EDGE_CASES[2]),
+        (jaxconv.conv1d, jaxconv.conv2d, jaxconv.conv3d),
+    ):
         x, k = case.arrays()
-        np.testing.assert_array_equal(np.asarray(f(x, k, *case.args())), np.asarray(conv_of(case)(x, k)))
+        np.testing.assert_array_equal(
+            np.asarray(f(x, k, *case.args())), np.asarray(conv_of(case)(x, k))
+        )
 
 
 BAD_INPUT = [
@@ -186,8 +232,14 @@ BAD_INPUT = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name, x_shape, kernel_shape, kwargs, message", BAD_INPUT, ids=[case[-1][:40] for case in BAD_INPUT])
-def test_bad_input_is_a_value_error_naming_the_numbers(name, x_shape, kernel_shape, kwargs, message):
+@pytest.mark.parametrize(
+    "name, x_shape, kernel_shape, kwargs, message",
+    BAD_INPUT,
+    ids=[case[-1][:40] for case in BAD_INPUT],
+)
+def test_bad_input_is_a_value_error_naming_the_numbers(
+    name, x_shape, kernel_shape, kwargs, message
+):
     with pytest.raises(ValueError, match=message):
         getattr(jaxconv, name)(jnp.zeros(x_shape), jnp.zeros(kernel_shape), **kwargs)
 
@@ -195,17 +247,27 @@ def test_bad_input_is_a_value_error_naming_the_numbers(name, x_shape, kernel_sha
 def test_same_padding_gives_ceil_of_size_over_stride_with_the_extra_row_high():
     x = jnp.zeros((1, 7, 1))
     for stride in (1, 2, 3):
-        assert jaxconv.conv(x, jnp.zeros((4, 1, 1)), stride, "SAME").shape == (1, -(-7 // stride), 1)
+        assert jaxconv.conv(x, jnp.zeros((4, 1, 1)), stride, "SAME").shape == (
+            1,
+            -(-7 // stride),
+            1,
+        )
     # kernel 4, stride 1: 3 rows of padding, 1 low and 2 high (SAME_LOWER: 2 low, 1 high)
     row = jnp.arange(1.0, 8.0).reshape(1, 7, 1)
     first = jnp.zeros((4, 1, 1)).at[0].set(1.0)  # picks the first row of each window
-    np.testing.assert_array_equal(jaxconv.conv(row, first, 1, "SAME")[0, :, 0], [0, 1, 2, 3, 4, 5, 6])
-    np.testing.assert_array_equal(jaxconv.conv(row, first, 1, "SAME_LOWER")[0, :, 0], [0, 0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(
+        jaxconv.conv(row, first, 1, "SAME")[0, :, 0], [0, 1, 2, 3, 4, 5, 6]
+    )
+    np.testing.assert_array_equal(
+        jaxconv.conv(row, first, 1, "SAME_LOWER")[0, :, 0], [0, 0, 1, 2, 3, 4, 5]
+    )
 
 
 def test_output_size_with_dilation_and_pairs():
     assert jaxconv.output_size(14, 3, stride=1, padding=2, dilation=2) == 14
-    assert jaxconv.output_size(10, 3, stride=2, padding=(0, 1), dilation=3) == 3  # (10 + 1 - 7) // 2 + 1
+    assert (
+        jaxconv.output_size(10, 3, stride=2, padding=(0, 1), dilation=3) == 3
+    )  # (10 + 1 - 7) // 2 + 1
     with pytest.raises(ValueError, match="dilation must be >= 1, got 0"):
         jaxconv.output_size(10, 3, dilation=0)
     with pytest.raises(ValueError, match="padding must be an int or a \\(low, high\\) pair"):
@@ -232,19 +294,36 @@ def test_unfold_fold_nd_match_reference_and_are_adjoint(case, x64):
     c = case.x_shape[-1]
     kernel_size = case.kernel_shape[:-2]
     args = (case.stride, case.padding, case.dilation)
-    patches = jax.jit(jaxconv.unfold, static_argnums=(1, 2, 3, 4))(jnp.asarray(x), kernel_size, *args)
+    patches = jax.jit(jaxconv.unfold, static_argnums=(1, 2, 3, 4))(
+        jnp.asarray(x), kernel_size, *args
+    )
     ref_args = dict(stride=case.stride, padding=case.padding_pairs, dilation=case.dilation)
-    np.testing.assert_allclose(np.asarray(patches), reference.unfold(x, kernel_size, **ref_args), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(patches), reference.unfold(x, kernel_size, **ref_args), rtol=1e-12
+    )
     p = np.random.default_rng(3).normal(size=patches.shape)
-    folded = jax.jit(jaxconv.fold, static_argnums=(1, 2, 3, 4, 5))(jnp.asarray(p), case.x_shape, kernel_size, *args)
-    np.testing.assert_allclose(np.asarray(folded), reference.fold(p, case.x_shape, kernel_size, **ref_args), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(np.vdot(np.asarray(patches), p), np.vdot(x, np.asarray(folded)), rtol=1e-10)
+    folded = jax.jit(jaxconv.fold, static_argnums=(1, 2, 3, 4, 5))(
+        jnp.asarray(p), case.x_shape, kernel_size, *args
+    )
+    np.testing.assert_allclose(
+        np.asarray(folded),
+        reference.fold(p, case.x_shape, kernel_size, **ref_args),
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    np.testing.assert_allclose(
+        np.vdot(np.asarray(patches), p), np.vdot(x, np.asarray(folded)), rtol=1e-10
+    )
     assert patches.shape[-1] == int(np.prod(kernel_size)) * c
 
 
 def test_fold_of_unfold_of_ones_counts_the_overlaps():
-    counts = jaxconv.fold(jaxconv.unfold(jnp.ones((1, 4, 4, 1)), 3, 1, 1), (1, 4, 4, 1), 3, 1, 1)[0, :, :, 0]
-    np.testing.assert_array_equal(np.asarray(counts), [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]])
+    counts = jaxconv.fold(jaxconv.unfold(jnp.ones((1, 4, 4, 1)), 3, 1, 1), (1, 4, 4, 1), 3, 1, 1)[
+        0, :, :, 0
+    ]
+    np.testing.assert_array_equal(
+        np.asarray(counts), [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]]
+    )
 
 
 def test_nd_case_helper_resolves_padding_like_lax():

@@ -20,7 +20,9 @@ TIMING = ("seconds", "train_seconds", "compile_seconds")
 
 def tiny_config():
     config = configs.fixed.get_config()
-    config.update(num_epochs=2, batch_size=16, learning_rate=3e-3, steps_per_call=8, eval_batch_size=100)
+    config.update(
+        num_epochs=2, batch_size=16, learning_rate=3e-3, steps_per_call=8, eval_batch_size=100
+    )
     config.fixed.channels = (4, 8, 8)
     return config
 
@@ -33,7 +35,14 @@ def train(workdir, resume=False, lines=None):
     config, run = tiny_config(), RunDir(workdir)
     run.start(config, resume)
     try:
-        return train_and_evaluate(config, run, blob_datasets(256, 100), model_factory(config), resume=resume, progress=progress)
+        return train_and_evaluate(
+            config,
+            run,
+            blob_datasets(256, 100),
+            model_factory(config),
+            resume=resume,
+            progress=progress,
+        )
     finally:
         run.release()
 
@@ -42,7 +51,9 @@ def outcome(workdir):
     """metrics.jsonl and summary.json without their timings."""
     metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     summary = json.loads((workdir / "summary.json").read_text())
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics], {k: v for k, v in summary.items() if k not in TIMING}
+    return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics], {
+        k: v for k, v in summary.items() if k not in TIMING
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +105,9 @@ def kill_at(monkeypatch, point: str, epoch: int):
     "point, epoch",
     [("last", 1), ("last", 2), ("best", 2), ("half-last", 2), ("torn", 2), ("commit", 2)],
 )
-def test_a_kill_anywhere_in_the_save_resumes_to_the_uninterrupted_run(tmp_path, monkeypatch, uninterrupted, point, epoch):
+def test_a_kill_anywhere_in_the_save_resumes_to_the_uninterrupted_run(
+    tmp_path, monkeypatch, uninterrupted, point, epoch
+):
     workdir = tmp_path / "run"
     with monkeypatch.context() as patch:
         kill_at(patch, point, epoch)
@@ -104,15 +117,24 @@ def test_a_kill_anywhere_in_the_save_resumes_to_the_uninterrupted_run(tmp_path, 
     assert outcome(workdir) == uninterrupted
     train(workdir, resume=True)  # resuming a finished run changes nothing
     assert outcome(workdir) == uninterrupted
-    named = {e["path"] for e in json.loads((workdir / "commit.json").read_text())["checkpoints"].values()}
-    on_disk = {str(p.relative_to(workdir)) for role in ("last", "best") for p in (workdir / "checkpoints" / role).iterdir()}
+    named = {
+        e["path"] for e in json.loads((workdir / "commit.json").read_text())["checkpoints"].values()
+    }
+    on_disk = {
+        str(p.relative_to(workdir))
+        for role in ("last", "best")
+        for p in (workdir / "checkpoints" / role).iterdir()
+    }
     assert on_disk == named  # nothing half-made is left behind
 
 
 def damage(workdir, role: str):
     """Flip the bytes of the largest file of the committed ``role`` checkpoint."""
     entry = json.loads((workdir / "commit.json").read_text())["checkpoints"][role]
-    biggest = max((p for p in (workdir / entry["path"]).rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    biggest = max(
+        (p for p in (workdir / entry["path"]).rglob("*") if p.is_file()),
+        key=lambda p: p.stat().st_size,
+    )
     biggest.write_bytes(bytes(b ^ 0xFF for b in biggest.read_bytes()))
     return entry["path"]
 
@@ -127,7 +149,9 @@ def test_a_damaged_last_checkpoint_is_named_and_resume_uses_the_intact_one(tmp_p
     assert damaged in said and "intact" in said
 
 
-def test_with_every_checkpoint_damaged_resume_starts_over_and_still_matches(tmp_path, uninterrupted):
+def test_with_every_checkpoint_damaged_resume_starts_over_and_still_matches(
+    tmp_path, uninterrupted
+):
     workdir, lines = tmp_path / "run", []
     train(workdir)
     damage(workdir, "best")
@@ -137,7 +161,9 @@ def test_with_every_checkpoint_damaged_resume_starts_over_and_still_matches(tmp_
     assert any("starting over from epoch 1" in line for line in lines)
 
 
-def test_evaluate_and_predict_fall_back_to_the_last_checkpoint_when_the_best_is_damaged(tmp_path, uninterrupted):
+def test_evaluate_and_predict_fall_back_to_the_last_checkpoint_when_the_best_is_damaged(
+    tmp_path, uninterrupted
+):
     workdir, said = tmp_path / "run", []
     train(workdir)
     damaged = damage(workdir, "best")
@@ -145,7 +171,10 @@ def test_evaluate_and_predict_fall_back_to_the_last_checkpoint_when_the_best_is_
     assert run.record["epoch"] == 2
     (line,) = said
     assert damaged in line and "checkpoints/last/2" in line
-    assert run.predict([blob_datasets(8, 8).test[0].images[i, ..., 0] for i in range(3)]).shape == (3, 10)
+    assert run.predict([blob_datasets(8, 8).test[0].images[i, ..., 0] for i in range(3)]).shape == (
+        3,
+        10,
+    )
 
 
 def test_a_constant_schedule_run_extended_on_resume_matches_the_longer_run(tmp_path):
@@ -158,11 +187,24 @@ def test_a_constant_schedule_run_extended_on_resume_matches_the_longer_run(tmp_p
         run = RunDir(tmp_path / name)
         run.create(config)
         with run.hold():
-            train_and_evaluate(config, run, blob_datasets(256, 100), model_factory(config), progress=EpochProgress(live=False))
+            train_and_evaluate(
+                config,
+                run,
+                blob_datasets(256, 100),
+                model_factory(config),
+                progress=EpochProgress(live=False),
+            )
     run = RunDir(tmp_path / "extended")
     config = run.config_to_run(tiny_config(), True, {"num_epochs": 2})
     run.start(config, True)
     with run.hold():
-        train_and_evaluate(config, run, blob_datasets(256, 100), model_factory(config), resume=True, progress=EpochProgress(live=False))
+        train_and_evaluate(
+            config,
+            run,
+            blob_datasets(256, 100),
+            model_factory(config),
+            resume=True,
+            progress=EpochProgress(live=False),
+        )
     run.release()
     assert outcome(tmp_path / "extended") == outcome(tmp_path / "longer")

@@ -40,7 +40,9 @@ def test_truncated_mnist_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
     npz = tmp_path / "mnist" / "mnist-3.0.1.npz"
     save_arrays_atomically(npz, tiny)
     truncate(npz)
-    monkeypatch.setattr(mnist, "_prepare_with_tfds", lambda *args: tiny)  # what TFDS would prepare again
+    monkeypatch.setattr(
+        mnist, "_prepare_with_tfds", lambda *args: tiny
+    )  # what TFDS would prepare again
     arrays = mnist.load_mnist(tmp_path, None, download=False)
     assert "is unreadable" in capsys.readouterr().err and sorted(arrays) == sorted(tiny)
     assert sorted(np.load(npz).files) == sorted(tiny)
@@ -51,7 +53,10 @@ def test_truncated_tgz_is_one_line_naming_the_file(tmp_path):
     (tmp_path / "data").mkdir()
     archive = tar_tree(tmp_path / "tree", tmp_path / "data" / "mnist-varres.tgz")
     truncate(archive)
-    for load in (lambda: read_imagefolder(archive), lambda: load_mnist_varres(tmp_path / "cache", tmp_path / "data", download=False)):
+    for load in (
+        lambda: read_imagefolder(archive),
+        lambda: load_mnist_varres(tmp_path / "cache", tmp_path / "data", download=False),
+    ):
         with pytest.raises(DataUnavailableError) as info:
             load()
         message = str(info.value)
@@ -60,24 +65,41 @@ def test_truncated_tgz_is_one_line_naming_the_file(tmp_path):
 
 def test_unreachable_network_fails_at_once_without_tensorflow(tmp_path, monkeypatch):
     monkeypatch.setattr(mnist, "network_reachable", lambda host: False)
-    monkeypatch.setattr(mnist, "import_tfds", lambda: pytest.fail("TFDS would retry the network for minutes"))
+    monkeypatch.setattr(
+        mnist, "import_tfds", lambda: pytest.fail("TFDS would retry the network for minutes")
+    )
     start = time.perf_counter()
-    with pytest.raises(DataUnavailableError, match="storage.googleapis.com cannot be reached.*JAXCONV_DATA_DIR"):
+    with pytest.raises(
+        DataUnavailableError, match="storage.googleapis.com cannot be reached.*JAXCONV_DATA_DIR"
+    ):
         mnist.load_mnist(tmp_path / "cache", None, download=True)
     assert time.perf_counter() - start < 2
 
 
 def test_download_off_with_an_empty_data_folder_fails_within_seconds(tmp_path):
     (tmp_path / "data").mkdir()
-    env = os.environ | {"JAXCONV_DATA_DIR": str(tmp_path / "data"), "JAXCONV_CACHE_DIR": str(tmp_path / "cache")}
+    env = os.environ | {
+        "JAXCONV_DATA_DIR": str(tmp_path / "data"),
+        "JAXCONV_CACHE_DIR": str(tmp_path / "cache"),
+    }
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "train.fixed", f"--workdir={tmp_path / 'run'}", "--config.download=False"],
+        [
+            sys.executable,
+            "-m",
+            "train.fixed",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.download=False",
+        ],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
     seconds = time.perf_counter() - start
-    assert done.returncode == 2 and "downloading is off" in done.stderr and "JAXCONV_DATA_DIR" in done.stderr
+    assert (
+        done.returncode == 2
+        and "downloading is off" in done.stderr
+        and "JAXCONV_DATA_DIR" in done.stderr
+    )
     assert seconds < 20, f"{seconds:.1f} s, Python and JAX start-up included"

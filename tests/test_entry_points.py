@@ -49,7 +49,9 @@ def test_exit_on_user_error_passes_other_errors_and_takes_extra_types(capsys):
     assert capsys.readouterr().err == "error: cannot decode image.png\n"
 
 
-@pytest.mark.parametrize("module", ["train.fixed", "train.varres", "train.report.__main__", "train.bench"])
+@pytest.mark.parametrize(
+    "module", ["train.fixed", "train.varres", "train.report.__main__", "train.bench"]
+)
 def test_entry_points_import_no_jax_before_they_re_execute(module):
     # the glibc re-exec (train/glibc_reexec.py) runs every import made before it a second time:
     # importing jax there cost a second ~2 s import on every start of a trainer

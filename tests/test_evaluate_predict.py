@@ -23,7 +23,9 @@ from train.trained import TrainedRun
 
 def train_tiny_run(workdir, config, datasets):
     config = prepare_workdir(workdir, False, config, {})
-    train_and_evaluate(config, workdir, datasets, model_factory(config), progress=EpochProgress(live=False))
+    train_and_evaluate(
+        config, workdir, datasets, model_factory(config), progress=EpochProgress(live=False)
+    )
     return workdir
 
 
@@ -33,7 +35,9 @@ def varres_run(tmp_path_factory):
     config.update(num_epochs=4, batch_size=8, learning_rate=3e-3, eval_batch_size=40)
     groups = [blobs(160, 32, 32, seed=1), blobs(160, 48, 48, seed=2), blobs(160, 40, 24, seed=3)]
     held_out = [blobs(40, 32, 32, seed=4)]
-    return train_tiny_run(tmp_path_factory.mktemp("varres") / "run", config, Datasets(groups, held_out, held_out))
+    return train_tiny_run(
+        tmp_path_factory.mktemp("varres") / "run", config, Datasets(groups, held_out, held_out)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +56,9 @@ def tree(tmp_path_factory):
 
 
 def run_module(*args):
-    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()
 
@@ -81,17 +87,34 @@ def test_predict_prints_a_digit_and_probability_per_image(varres_run, tree):
     for line, path, p in zip(lines, images, probabilities):
         name, digit, probability = line.split("\t")
         assert name == str(path) and int(digit) == int(np.argmax(p))
-        assert float(probability) == pytest.approx(float(p.max()), abs=1e-4) and 0.0 < float(probability) <= 1.0
-    correct = sum(int(line.split("\t")[1]) == int(path.parent.name) for line, path in zip(lines, images))
+        assert (
+            float(probability) == pytest.approx(float(p.max()), abs=1e-4)
+            and 0.0 < float(probability) <= 1.0
+        )
+    correct = sum(
+        int(line.split("\t")[1]) == int(path.parent.name) for line, path in zip(lines, images)
+    )
     assert correct >= 4
 
 
 def test_predict_and_evaluate_refuse_bad_input_clearly(varres_run, tmp_path):
     missing = subprocess.run(
-        [sys.executable, "-m", "train.predict", f"--workdir={varres_run}", str(tmp_path / "nope.png")], capture_output=True, text=True
+        [
+            sys.executable,
+            "-m",
+            "train.predict",
+            f"--workdir={varres_run}",
+            str(tmp_path / "nope.png"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert missing.returncode == 2 and "no such image file" in missing.stderr
-    not_a_run = subprocess.run([sys.executable, "-m", "train.evaluate", f"--workdir={tmp_path}"], capture_output=True, text=True)
+    not_a_run = subprocess.run(
+        [sys.executable, "-m", "train.evaluate", f"--workdir={tmp_path}"],
+        capture_output=True,
+        text=True,
+    )
     assert not_a_run.returncode == 2 and "has no config.json" in not_a_run.stderr
 
 
@@ -107,7 +130,9 @@ def test_evaluate_reads_only_the_test_split_of_a_tree(fixed_run, tmp_path):
         evaluate_run(fixed_run, tmp_path / "train_only")
 
 
-def test_sixteen_bit_and_inverted_images_predict_like_the_original(fixed_run, tree, tmp_path, capsys):
+def test_sixteen_bit_and_inverted_images_predict_like_the_original(
+    fixed_run, tree, tmp_path, capsys
+):
     from PIL import Image
 
     from train.predict import predict_images
@@ -130,7 +155,11 @@ def test_sixteen_bit_and_inverted_images_predict_like_the_original(fixed_run, tr
         assert [p for *_, p in got] == pytest.approx([p for *_, p in expected], abs=1e-5)
     predict_images(fixed_run, inverted)
     warning = capsys.readouterr().err.strip()
-    assert warning.startswith("warning: 4 of 4 images look inverted") and "--invert" in warning and "\n" not in warning
+    assert (
+        warning.startswith("warning: 4 of 4 images look inverted")
+        and "--invert" in warning
+        and "\n" not in warning
+    )
 
 
 def test_evaluate_warns_about_an_inverted_tree_and_inverts_it(fixed_run, tree, tmp_path):
@@ -149,10 +178,20 @@ def test_evaluate_warns_about_an_inverted_tree_and_inverts_it(fixed_run, tree, t
     assert "warning" not in inverted and inverted["accuracy"] == pytest.approx(original["accuracy"])
 
 
-def test_evaluate_prints_per_class_accuracy_confusion_and_misclassified_files(fixed_run, tree, capsys):
+def test_evaluate_prints_per_class_accuracy_confusion_and_misclassified_files(
+    fixed_run, tree, capsys
+):
     from train.evaluate import main
 
-    main([f"--workdir={fixed_run}", f"--data={tree}", "--per_class", "--confusion", "--misclassified"])
+    main(
+        [
+            f"--workdir={fixed_run}",
+            f"--data={tree}",
+            "--per_class",
+            "--confusion",
+            "--misclassified",
+        ]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     confusion = np.asarray(result["confusion"])  # rows: true digit, columns: predicted
@@ -160,13 +199,18 @@ def test_evaluate_prints_per_class_accuracy_confusion_and_misclassified_files(fi
     assert np.trace(confusion) / 90 == pytest.approx(result["accuracy"])
     assert result["per_class"] == pytest.approx((np.diag(confusion) / confusion.sum(1)).tolist())
     assert [line for line in lines if line.startswith("digit ")] == [
-        f"digit {d}: accuracy {result['per_class'][d]:.4f} of {confusion[d].sum()}" for d in range(10)
+        f"digit {d}: accuracy {result['per_class'][d]:.4f} of {confusion[d].sum()}"
+        for d in range(10)
     ]
     assert any(line.startswith("true \\ predicted") for line in lines)
     wrong = [line.split("\t") for line in lines if "\tpredicted " in line]
     assert len(wrong) == len(result["misclassified"]) == 90 - np.trace(confusion)
     for file, true, predicted in wrong:
-        assert (tree / "test").as_posix() in file and true == f"true {Path(file).parent.name}" and predicted != f"predicted {true[5:]}"
+        assert (
+            (tree / "test").as_posix() in file
+            and true == f"true {Path(file).parent.name}"
+            and predicted != f"predicted {true[5:]}"
+        )
 
 
 def test_evaluate_on_a_truncated_tgz_is_one_line_naming_it(fixed_run, tree, tmp_path):
@@ -174,7 +218,13 @@ def test_evaluate_on_a_truncated_tgz_is_one_line_naming_it(fixed_run, tree, tmp_
 
     archive = tar_tree(tree, tmp_path / "tree.tgz")
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
-    command = [sys.executable, "-m", "train.evaluate", f"--workdir={fixed_run}", f"--data={archive}"]
+    command = [
+        sys.executable,
+        "-m",
+        "train.evaluate",
+        f"--workdir={fixed_run}",
+        f"--data={archive}",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip() == done.stderr.strip().splitlines()[0]
     assert f"{archive} is truncated or corrupt" in done.stderr

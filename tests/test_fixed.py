@@ -47,7 +47,9 @@ def test_resume_takes_the_saved_config_plus_new_overrides(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["num_epochs"] == 7
 
 
-@pytest.mark.skipif(not DATA_DIR, reason="JAXCONV_DATA_DIR is unset: the short real training run needs MNIST")
+@pytest.mark.skipif(
+    not DATA_DIR, reason="JAXCONV_DATA_DIR is unset: the short real training run needs MNIST"
+)
 def test_short_real_mnist_run_from_the_command_line(tmp_path, mnist_cache):
     """A CI-sized run of python -m train.fixed: 3,000 images, 2 epochs."""
     workdir = tmp_path / "run"
@@ -62,10 +64,21 @@ def test_short_real_mnist_run_from_the_command_line(tmp_path, mnist_cache):
     assert metrics[1]["train_loss"] < metrics[0]["train_loss"]
     assert summary["test_accuracy"] > 0.85 and summary["test_n"] == 2000  # chance is 0.10
     assert summary["num_params"] == 29_066
-    assert ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())).max_train_examples == 3000
+    assert (
+        ml_collections.ConfigDict(
+            json.loads((workdir / "config.json").read_text())
+        ).max_train_examples
+        == 3000
+    )
     # train.evaluate on the run's own test split reproduces the summary's number
     evaluated = subprocess.run(
-        [sys.executable, "-m", "train.evaluate", f"--workdir={workdir}", f"--cache_dir={mnist_cache}"],
+        [
+            sys.executable,
+            "-m",
+            "train.evaluate",
+            f"--workdir={workdir}",
+            f"--cache_dir={mnist_cache}",
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -46,18 +46,40 @@ def test_conv_general_dilated_matches_lax_forward_and_forward_mode(case, x64):
     v = (jnp.asarray(rng.normal(size=lhs.shape)), jnp.asarray(rng.normal(size=rhs.shape)))
     _, jv = jax.jvp(lambda a, b: call(lax.conv_general_dilated, case, a, b), (lhs, rhs), v)
     g = rng.normal(size=jv.shape)
-    d_lhs, d_rhs = jax.jit(lambda a, b: jax.vjp(lambda a, b: call(jaxconv.conv_general_dilated, case, a, b), a, b)[1](g))(lhs, rhs)
-    np.testing.assert_allclose(np.vdot(g, jv), np.vdot(d_lhs, v[0]) + np.vdot(d_rhs, v[1]), rtol=1e-9)
+    d_lhs, d_rhs = jax.jit(
+        lambda a, b: jax.vjp(lambda a, b: call(jaxconv.conv_general_dilated, case, a, b), a, b)[1](
+            g
+        )
+    )(lhs, rhs)
+    np.testing.assert_allclose(
+        np.vdot(g, jv), np.vdot(d_lhs, v[0]) + np.vdot(d_rhs, v[1]), rtol=1e-9
+    )
 
 
 def test_preferred_element_type_and_precision_are_honoured():
     case = GENERAL_CASES[2]
     lhs, rhs = case_arrays(case)
     lhs, rhs = lhs.astype(jnp.bfloat16), rhs.astype(jnp.bfloat16)
-    ours = call(jaxconv.conv_general_dilated, case, lhs, rhs, preferred_element_type=jnp.float32, precision=lax.Precision.HIGHEST)
-    theirs = call(lax.conv_general_dilated, case, lhs, rhs, preferred_element_type=jnp.float32, precision=lax.Precision.HIGHEST)
+    ours = call(
+        jaxconv.conv_general_dilated,
+        case,
+        lhs,
+        rhs,
+        preferred_element_type=jnp.float32,
+        precision=lax.Precision.HIGHEST,
+    )
+    theirs = call(
+        lax.conv_general_dilated,
+        case,
+        lhs,
+        rhs,
+        preferred_element_type=jnp.float32,
+        precision=lax.Precision.HIGHEST,
+    )
     assert ours.dtype == theirs.dtype == jnp.float32
-    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-5)  # float32 accumulation, as lax
+    np.testing.assert_allclose(
+        np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-5
+    )  # float32 accumulation, as lax
 
 
 @pytest.mark.parametrize(
@@ -93,13 +115,26 @@ def test_nnx_conv_on_jaxconv_equals_stock_nnx_conv(c_in, c_out, kernel_size, kwa
     kwargs = {k: jnp.asarray(v) if k == "mask" else v for k, v in kwargs.items()}
     x = jax.random.normal(jax.random.key(0), (2, *SPATIAL[len(kernel_size)], c_in))
     stock = nnx.Conv(c_in, c_out, kernel_size, rngs=nnx.Rngs(0), **kwargs)
-    swapped = nnx.Conv(c_in, c_out, kernel_size, rngs=nnx.Rngs(0), conv_general_dilated=jaxconv.conv_general_dilated, **kwargs)
+    swapped = nnx.Conv(
+        c_in,
+        c_out,
+        kernel_size,
+        rngs=nnx.Rngs(0),
+        conv_general_dilated=jaxconv.conv_general_dilated,
+        **kwargs,
+    )
     ours = jaxconv.Conv(c_in, c_out, kernel_size, rngs=nnx.Rngs(0), **kwargs)
-    for a, b in zip(jax.tree.leaves(nnx.state(stock, nnx.Param)), jax.tree.leaves(nnx.state(ours, nnx.Param))):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same parameters, same initialisers
+    for a, b in zip(
+        jax.tree.leaves(nnx.state(stock, nnx.Param)), jax.tree.leaves(nnx.state(ours, nnx.Param))
+    ):
+        np.testing.assert_array_equal(
+            np.asarray(a), np.asarray(b)
+        )  # same parameters, same initialisers
     apply = nnx.jit(lambda model, x: model(x))  # eager would compile each slice and pad on its own
     want = apply(stock, x)
-    np.testing.assert_allclose(np.asarray(apply(swapped, x)), np.asarray(want), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(apply(swapped, x)), np.asarray(want), rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_allclose(np.asarray(apply(ours, x)), np.asarray(want), rtol=1e-5, atol=1e-5)
 
 
@@ -120,6 +155,18 @@ def test_jaxconv_conv_trains_like_nnx_conv():
 def test_linen_conv_on_jaxconv_equals_stock_linen_conv():
     x = jax.random.normal(jax.random.key(2), (2, 9, 8, 3))
     stock = linen.Conv(6, (3, 3), strides=2, padding="SAME", kernel_dilation=1)
-    swapped = linen.Conv(6, (3, 3), strides=2, padding="SAME", kernel_dilation=1, conv_general_dilated=jaxconv.conv_general_dilated)
+    swapped = linen.Conv(
+        6,
+        (3, 3),
+        strides=2,
+        padding="SAME",
+        kernel_dilation=1,
+        conv_general_dilated=jaxconv.conv_general_dilated,
+    )
     params = stock.init(jax.random.key(0), x)
-    np.testing.assert_allclose(np.asarray(swapped.apply(params, x)), np.asarray(stock.apply(params, x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(swapped.apply(params, x)),
+        np.asarray(stock.apply(params, x)),
+        rtol=1e-5,
+        atol=1e-5,
+    )

@@ -59,7 +59,9 @@ def test_groups_one_array_per_resolution(tree):
     groups = group_by_resolution(*read_imagefolder(root)["train"])
     assert sorted(g.shape[:2] for g in groups) == sorted(RESOLUTIONS)
     assert sum(len(g) for g in groups) == len(written["train"])
-    assert all(g.images.dtype == np.uint8 and g.images.shape[-1] == 1 and g.sizes is None for g in groups)
+    assert all(
+        g.images.dtype == np.uint8 and g.images.shape[-1] == 1 and g.sizes is None for g in groups
+    )
 
 
 def test_corrupt_image_is_named_in_the_error(tree):
@@ -99,7 +101,9 @@ def test_bucketing_many_resolutions_onto_few_canvases():
         assert g.sizes is not None
         for image, label, (h, w) in zip(g.images[..., 0], g.labels, g.sizes):
             assert image.shape[0] >= h and image.shape[1] >= w
-            assert not image[h:].any() and not image[:, w:].any()  # padding is zero, image at the top-left
+            assert (
+                not image[h:].any() and not image[:, w:].any()
+            )  # padding is zero, image at the top-left
             by_label_and_shape.setdefault((int(label), (int(h), int(w))), []).append(image[:h, :w])
     for image, label in zip(images, labels):
         assert any(np.array_equal(image, b) for b in by_label_and_shape[(int(label), image.shape)])
@@ -120,7 +124,9 @@ def test_resize_all_makes_one_group(tree):
 def test_decoded_arrays_are_cached_by_content(tree, tmp_path, monkeypatch):
     root, _ = tree
     first = load_imagefolder_groups(root, tmp_path / "cache", ("train", "test"))
-    monkeypatch.setattr(mnist_varres, "read_imagefolder", lambda *a: pytest.fail("decoded again despite the cache"))
+    monkeypatch.setattr(
+        mnist_varres, "read_imagefolder", lambda *a: pytest.fail("decoded again despite the cache")
+    )
     second = load_imagefolder_groups(root, tmp_path / "cache", ("train", "test"))
     for split in first:
         for a, b in zip(first[split], second[split]):
@@ -129,7 +135,10 @@ def test_decoded_arrays_are_cached_by_content(tree, tmp_path, monkeypatch):
 
 
 def test_missing_mnist_varres_without_download_is_one_clear_error(tmp_path):
-    with pytest.raises(DataUnavailableError, match="mnist-varres not found .*looked for .*mnist-varres.tgz.*JAXCONV_DATA_DIR"):
+    with pytest.raises(
+        DataUnavailableError,
+        match="mnist-varres not found .*looked for .*mnist-varres.tgz.*JAXCONV_DATA_DIR",
+    ):
         load_mnist_varres(tmp_path / "cache", tmp_path, download=False)
 
 
@@ -138,18 +147,37 @@ def test_failed_download_is_one_clear_error(tmp_path, monkeypatch):
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(mnist_varres.urllib.request, "urlopen", offline)
-    with pytest.raises(DataUnavailableError, match="downloading https://dlvu.github.io/data/mnist-varres.tgz failed"):
+    with pytest.raises(
+        DataUnavailableError,
+        match="downloading https://dlvu.github.io/data/mnist-varres.tgz failed",
+    ):
         load_mnist_varres(tmp_path / "cache", None, download=True)
     assert not list((tmp_path / "cache").glob("*.part"))
 
 
-@pytest.mark.skipif(not DATA_DIR, reason="JAXCONV_DATA_DIR is unset: the real mnist-varres.tgz test needs it")
+@pytest.mark.skipif(
+    not DATA_DIR, reason="JAXCONV_DATA_DIR is unset: the real mnist-varres.tgz test needs it"
+)
 def test_real_mnist_varres_tgz(mnist_cache):
     splits = load_mnist_varres(mnist_cache, Path(DATA_DIR), download=False)
     assert [g.shape for g in splits["train"]] == [(32, 32, 1), (48, 48, 1), (64, 64, 1)]
-    assert sum(len(g) for g in splits["train"]) == 60_000 and sum(len(g) for g in splits["test"]) == 10_000
+    assert (
+        sum(len(g) for g in splits["train"]) == 60_000
+        and sum(len(g) for g in splits["test"]) == 10_000
+    )
     test_labels = np.concatenate([g.labels for g in splits["test"]])
-    assert np.bincount(test_labels, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert np.bincount(test_labels, minlength=10).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
 
 
 def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -166,7 +194,9 @@ def _mode_cases():
     ink[2:6, 3:5] = 204
     opaque = np.where(ink > 0, 255, 0).astype(np.uint8)
     rgba = np.zeros((8, 8, 4), np.uint8)
-    rgba[..., :3] = 255  # transparent pixels are white underneath: only the alpha says they are background
+    rgba[..., :3] = (
+        255  # transparent pixels are white underneath: only the alpha says they are background
+    )
     rgba[..., 3] = opaque  # the ink opaque, white
     dark = rgba.copy()
     dark[..., :3] = 0  # black ink on a transparent background
@@ -178,8 +208,16 @@ def _mode_cases():
     transparent_palette.info["transparency"] = 0  # colour 0 (white) is transparent
     return [
         ("16-bit PNG (I;16)", _png(Image.fromarray(ink.astype(np.uint16) * 257)), ink),
-        ("32-bit integer TIFF (I), 16-bit range", _png(Image.fromarray(ink.astype(np.int32) * 257), "TIFF"), ink),
-        ("float TIFF (F) in [0, 1]", _png(Image.fromarray(ink.astype(np.float32) / 255), "TIFF"), ink),
+        (
+            "32-bit integer TIFF (I), 16-bit range",
+            _png(Image.fromarray(ink.astype(np.int32) * 257), "TIFF"),
+            ink,
+        ),
+        (
+            "float TIFF (F) in [0, 1]",
+            _png(Image.fromarray(ink.astype(np.float32) / 255), "TIFF"),
+            ink,
+        ),
         ("RGBA, light ink on transparent white", _png(Image.fromarray(rgba, mode="RGBA")), opaque),
         ("RGBA, dark ink on transparent", _png(Image.fromarray(dark, mode="RGBA")), 255 - opaque),
         ("LA, light ink", _png(Image.fromarray(la, mode="LA")), opaque),
@@ -189,7 +227,9 @@ def _mode_cases():
     ]
 
 
-@pytest.mark.parametrize("name, data, expected", _mode_cases(), ids=[case[0] for case in _mode_cases()])
+@pytest.mark.parametrize(
+    "name, data, expected", _mode_cases(), ids=[case[0] for case in _mode_cases()]
+)
 def test_every_image_mode_is_scaled_to_8_bits(name, data, expected):
     from train.data.imagefolder import decode_gray
 

@@ -15,12 +15,16 @@ def test_conv2d_layer_initialises_like_nnx_conv():
     np.testing.assert_array_equal(ours.bias[...], theirs.bias[...])
 
 
-@pytest.mark.parametrize("kernel_size, stride, padding", [(3, 1, 1), ((2, 5), (2, 3), (1, 3)), (1, 2, 0)])
+@pytest.mark.parametrize(
+    "kernel_size, stride, padding", [(3, 1, 1), ((2, 5), (2, 3), (1, 3)), (1, 2, 0)]
+)
 def test_conv2d_layer_matches_nnx_conv_with_its_parameters(kernel_size, stride, padding):
     ours = jaxconv.Conv2D(4, 6, kernel_size, stride, padding, rngs=nnx.Rngs(1))
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
-    theirs = nnx.Conv(4, 6, kernel_size=(kh, kw), strides=stride, padding=((ph, ph), (pw, pw)), rngs=nnx.Rngs(2))
+    theirs = nnx.Conv(
+        4, 6, kernel_size=(kh, kw), strides=stride, padding=((ph, ph), (pw, pw)), rngs=nnx.Rngs(2)
+    )
     # interchangeable parameter for parameter: load our state into theirs
     nnx.update(theirs, nnx.state(ours, nnx.Param))
     ours.bias[...] = jnp.arange(6.0)

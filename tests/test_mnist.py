@@ -20,14 +20,19 @@ MNIST_TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009
 
 
 def snapshot(folder: Path):
-    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*"))
+    return sorted(
+        (str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size)
+        for p in folder.rglob("*")
+    )
 
 
 @needs_mnist
 def test_loader_reads_the_real_test_split_offline_and_writes_only_to_the_cache(mnist_cache):
     data_dir = Path(DATA_DIR)
     before = snapshot(data_dir)
-    arrays = load_mnist(mnist_cache, data_dir, download=False)  # download=False: the files must suffice
+    arrays = load_mnist(
+        mnist_cache, data_dir, download=False
+    )  # download=False: the files must suffice
     assert snapshot(data_dir) == before  # nothing written into the data folder
     images, labels = arrays["test_images"], arrays["test_labels"]
     assert images.shape == (10_000, 28, 28, 1) and images.dtype == np.uint8
@@ -65,7 +70,10 @@ def test_failed_download_gives_one_clear_error(tmp_path, monkeypatch):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_network)
-    with pytest.raises(DataUnavailableError, match="MNIST could not be prepared from a download .*ConnectionError.*JAXCONV_DATA_DIR"):
+    with pytest.raises(
+        DataUnavailableError,
+        match="MNIST could not be prepared from a download .*ConnectionError.*JAXCONV_DATA_DIR",
+    ):
         load_mnist(tmp_path / "cache", None, download=True)
 
 
@@ -86,11 +94,15 @@ def test_test_only_loading_gives_the_same_test_split_without_training_data(mnist
 def test_truncated_tfrecord_is_one_line_naming_the_file(mnist_cache, tmp_path):
     import shutil
 
-    load_mnist(mnist_cache, Path(DATA_DIR), download=False)  # TFDS's prepared copy in the session cache
+    load_mnist(
+        mnist_cache, Path(DATA_DIR), download=False
+    )  # TFDS's prepared copy in the session cache
     shutil.copytree(mnist_cache / "tensorflow_datasets", tmp_path / "tensorflow_datasets")
     record = next((tmp_path / "tensorflow_datasets").rglob("mnist-train.tfrecord*"))
     record.write_bytes(record.read_bytes()[:1_000_000])
     with pytest.raises(DataUnavailableError) as info:
-        load_mnist(tmp_path, Path(DATA_DIR), download=False)  # no .npz there: read from the tfrecords
+        load_mnist(
+            tmp_path, Path(DATA_DIR), download=False
+        )  # no .npz there: read from the tfrecords
     message = str(info.value)
     assert f"{record} is truncated or corrupt" in message and "\n" not in message

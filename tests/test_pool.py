@@ -34,14 +34,20 @@ def test_masked_pools_handle_a_different_size_per_image():
     mask = np.zeros((3, 4, 5), bool)
     originals = []
     for i, (h, w) in enumerate(sizes):
-        img = rng.normal(size=(h, w, 2)).astype(np.float32) - 3.0  # all negative: zeros in the padding must not win the max
+        img = (
+            rng.normal(size=(h, w, 2)).astype(np.float32) - 3.0
+        )  # all negative: zeros in the padding must not win the max
         canvas[i, :h, :w] = img
         mask[i, :h, :w] = True
         originals.append(img)
     got_max = jaxconv.global_max_pool(jnp.asarray(canvas), jnp.asarray(mask))
     got_mean = jaxconv.global_mean_pool(jnp.asarray(canvas), jnp.asarray(mask))
-    np.testing.assert_allclose(got_max, np.stack([o.max(axis=(0, 1)) for o in originals]), rtol=1e-6)
-    np.testing.assert_allclose(got_mean, np.stack([o.mean(axis=(0, 1)) for o in originals]), rtol=1e-6)
+    np.testing.assert_allclose(
+        got_max, np.stack([o.max(axis=(0, 1)) for o in originals]), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        got_mean, np.stack([o.mean(axis=(0, 1)) for o in originals]), rtol=1e-6
+    )
 
 
 def test_masked_pool_gradient_ignores_padding(images):
@@ -49,7 +55,10 @@ def test_masked_pool_gradient_ignores_padding(images):
     mask = jnp.zeros((3, 9, 11), bool).at[:, :5, :7].set(True)
     for pool in (jaxconv.global_max_pool, jaxconv.global_mean_pool):
         grad = jax.grad(lambda c: jnp.sum(pool(c, mask)))(canvas)
-        assert float(jnp.abs(grad[:, 5:, :, :]).sum()) == 0.0 and float(jnp.abs(grad[:, :, 7:, :]).sum()) == 0.0
+        assert (
+            float(jnp.abs(grad[:, 5:, :, :]).sum()) == 0.0
+            and float(jnp.abs(grad[:, :, 7:, :]).sum()) == 0.0
+        )
 
 
 def test_pool_mask_errors(images):
@@ -73,7 +82,9 @@ def test_max_pool_matches_reduce_window_floor_mode(h, w):
 def test_max_pool_mask_keeps_only_whole_windows():
     mask = jnp.zeros((1, 6, 6), bool).at[:, :5, :4].set(True)  # a 5x4 image on a 6x6 canvas
     pooled = jaxconv.max_pool_mask(mask)
-    np.testing.assert_array_equal(pooled[0], np.array([[1, 1, 0], [1, 1, 0], [0, 0, 0]], bool))  # 5x4 -> 2x2
+    np.testing.assert_array_equal(
+        pooled[0], np.array([[1, 1, 0], [1, 1, 0], [0, 0, 0]], bool)
+    )  # 5x4 -> 2x2
 
 
 def test_max_pool_rejects_too_small_input():
@@ -87,10 +98,14 @@ def naive_max_pool(x, window):
     return x[:, : ho * window, : wo * window].reshape(n, ho, window, wo, window, c).max(axis=(2, 4))
 
 
-@pytest.mark.parametrize("shape, window", [((2, 7, 9, 3), 2), ((1, 28, 28, 4), 2), ((2, 9, 10, 2), 3), ((1, 5, 5, 1), 5)])
+@pytest.mark.parametrize(
+    "shape, window", [((2, 7, 9, 3), 2), ((1, 28, 28, 4), 2), ((2, 9, 10, 2), 3), ((1, 5, 5, 1), 5)]
+)
 def test_max_pool_gradient_matches_autodiff_of_reshape_and_max_even_with_ties(shape, window):
     rng = np.random.default_rng(3)
-    x = jnp.maximum(jnp.asarray(rng.normal(size=shape), jnp.float32), 0.0)  # ReLU output: many tied zeros
+    x = jnp.maximum(
+        jnp.asarray(rng.normal(size=shape), jnp.float32), 0.0
+    )  # ReLU output: many tied zeros
     x = x.at[0, 0, 0, 0].set(5.0).at[0, 0, 1, 0].set(5.0)  # and a tie at a positive maximum
     g = jnp.asarray(rng.normal(size=naive_max_pool(x, window).shape), jnp.float32)
     ours = jax.vjp(lambda x: jaxconv.max_pool(x, window), x)[1](g)[0]

@@ -14,19 +14,25 @@ def test_plain_progress_lines_inside_an_epoch_when_not_a_terminal():
         update(50, 0.25)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("epoch 2/3  step 25/100  loss 0.5000") and lines[1].startswith("epoch 2/3  step 50/100  loss 0.2500")
+    assert lines[0].startswith("epoch 2/3  step 25/100  loss 0.5000") and lines[1].startswith(
+        "epoch 2/3  step 50/100  loss 0.2500"
+    )
 
 
 def test_plain_progress_waits_a_few_seconds_between_lines_and_can_be_off():
     stream = io.StringIO()
-    with EpochProgress(stream=stream).epoch(1, 1, total_steps=100) as update:  # every 10 s by default
+    with EpochProgress(stream=stream).epoch(
+        1, 1, total_steps=100
+    ) as update:  # every 10 s by default
         update(10, 1.0)
     with EpochProgress(live=False, stream=stream).epoch(1, 1, total_steps=100) as update:
         update(10, 1.0)
     assert stream.getvalue() == ""
 
 
-def test_preparing_mnist_from_local_files_prints_no_download_messages(tmp_path, monkeypatch, capsys):
+def test_preparing_mnist_from_local_files_prints_no_download_messages(
+    tmp_path, monkeypatch, capsys
+):
     import pytest
     import tensorflow_datasets as tfds
 
@@ -37,7 +43,9 @@ def test_preparing_mnist_from_local_files_prints_no_download_messages(tmp_path, 
     for name in MNIST_FILES:
         (tmp_path / "data" / "mnist" / name).write_bytes(b"")
 
-    def prepare(self, *args, **kwargs):  # what TFDS prints even when nothing is downloaded, then stop
+    def prepare(
+        self, *args, **kwargs
+    ):  # what TFDS prints even when nothing is downloaded, then stop
         print("Downloading and preparing dataset Unknown size ...")
         raise RuntimeError("stopped by the test")
 

@@ -14,7 +14,11 @@ from jax import lax
 
 from jaxconv import reference
 
-DIMENSION_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
+DIMENSION_NUMBERS = {
+    1: ("NWC", "WIO", "NWC"),
+    2: ("NHWC", "HWIO", "NHWC"),
+    3: ("NDHWC", "DHWIO", "NDHWC"),
+}
 
 
 class Case(NamedTuple):
@@ -30,14 +34,20 @@ class Case(NamedTuple):
         return rng.normal(size=self.x_shape), rng.normal(size=self.kernel_shape)
 
     def args(self):
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+        return dict(
+            stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups
+        )
 
 
 CASES = {
     "1d-grouped-dilated-strided": Case((2, 9, 4), (3, 2, 6), (2,), ((2, 1),), (2,), 2),
     "2d-asymmetric": Case((1, 7, 6, 3), (3, 2, 3, 2), (2, 1), ((1, 2), (0, 3)), (1, 2), 1),
-    "2d-depthwise-multiplier-2": Case((1, 5, 6, 3), (3, 3, 1, 6), (1, 2), ((2, 2), (2, 2)), (2, 2), 3),
-    "3d-grouped": Case((1, 5, 4, 6, 4), (2, 3, 2, 2, 4), (1, 2, 2), ((0, 1), (1, 1), (2, 0)), (2, 1, 2), 2),
+    "2d-depthwise-multiplier-2": Case(
+        (1, 5, 6, 3), (3, 3, 1, 6), (1, 2), ((2, 2), (2, 2)), (2, 2), 3
+    ),
+    "3d-grouped": Case(
+        (1, 5, 4, 6, 4), (2, 3, 2, 2, 4), (1, 2, 2), ((0, 1), (1, 1), (2, 0)), (2, 1, 2), 2
+    ),
 }
 
 TINY = {  # for finite differences: every entry of x and kernel is perturbed twice
@@ -64,7 +74,9 @@ def test_conv2d_hand_computed():
     x = np.arange(1.0, 10.0).reshape(1, 3, 3, 1)
     kernel = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(2, 2, 1, 1)
     # y[0, 0] = 1·1 + 2·2 + 4·3 + 5·4 = 37, and so on
-    np.testing.assert_array_equal(reference.conv2d(x, kernel)[0, :, :, 0], [[37.0, 47.0], [67.0, 77.0]])
+    np.testing.assert_array_equal(
+        reference.conv2d(x, kernel)[0, :, :, 0], [[37.0, 47.0], [67.0, 77.0]]
+    )
 
 
 def test_conv1d_dilation_stride_asymmetric_padding_hand_computed():
@@ -78,8 +90,12 @@ def test_conv1d_dilation_stride_asymmetric_padding_hand_computed():
 
 def test_grouped_1x1_conv_hand_computed():
     x = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]]).reshape(1, 3, 2)
-    kernel = np.array([2.0, -1.0]).reshape(1, 1, 2)  # two groups, one channel each: channel 0 ·2, channel 1 ·(-1)
-    np.testing.assert_array_equal(reference.conv(x, kernel, groups=2)[0], [[2.0, -10.0], [4.0, -20.0], [6.0, -30.0]])
+    kernel = np.array([2.0, -1.0]).reshape(
+        1, 1, 2
+    )  # two groups, one channel each: channel 0 ·2, channel 1 ·(-1)
+    np.testing.assert_array_equal(
+        reference.conv(x, kernel, groups=2)[0], [[2.0, -10.0], [4.0, -20.0], [6.0, -30.0]]
+    )
 
 
 def test_unfold_fold_2d_hand_computed():
@@ -88,14 +104,18 @@ def test_unfold_fold_2d_hand_computed():
     np.testing.assert_array_equal(patches[0, 0, 0], [1.0, 2.0, 4.0, 5.0])
     np.testing.assert_array_equal(patches[0, 1, 1], [5.0, 6.0, 8.0, 9.0])
     counts = reference.fold(np.ones_like(patches), x.shape, 2)  # how many patches cover each pixel
-    np.testing.assert_array_equal(counts[0, :, :, 0], [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])
+    np.testing.assert_array_equal(
+        counts[0, :, :, 0], [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    )
 
 
 def test_conv_transpose_hand_computed():
     y = np.array([1.0, 2.0]).reshape(1, 2, 1)
     kernel = np.ones((3, 1, 1))
     # full result: y[0]·[1, 1, 1] at 0..2 plus y[1]·[1, 1, 1] at 2..4
-    np.testing.assert_array_equal(reference.conv_transpose(y, kernel, stride=2)[0, :, 0], [1.0, 1.0, 3.0, 2.0, 2.0])
+    np.testing.assert_array_equal(
+        reference.conv_transpose(y, kernel, stride=2)[0, :, 0], [1.0, 1.0, 3.0, 2.0, 2.0]
+    )
     # padding crops one row off each end; output_padding keeps one more row at the high end
     got = reference.conv_transpose(y, kernel, stride=2, padding=1, output_padding=1)
     np.testing.assert_array_equal(got[0, :, 0], [1.0, 3.0, 2.0, 2.0])
@@ -108,7 +128,9 @@ def test_conv_transpose_hand_computed():
 def test_conv_matches_lax(name, x64):
     case = CASES[name]
     x, kernel = case.arrays()
-    np.testing.assert_allclose(reference.conv(x, kernel, **case.args()), lax_conv(x, kernel, case), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        reference.conv(x, kernel, **case.args()), lax_conv(x, kernel, case), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_padding_forms_agree():
@@ -120,7 +142,10 @@ def test_padding_forms_agree():
 
 def test_conv2d_is_conv():
     x, kernel = CASES["2d-asymmetric"].arrays()
-    np.testing.assert_array_equal(reference.conv2d(x, kernel, (2, 1), (1, 3)), reference.conv(x, kernel, (2, 1), ((1, 1), (3, 3))))
+    np.testing.assert_array_equal(
+        reference.conv2d(x, kernel, (2, 1), (1, 3)),
+        reference.conv(x, kernel, (2, 1), ((1, 1), (3, 3))),
+    )
 
 
 @pytest.mark.parametrize("name", ["1d-grouped-dilated-strided", "2d-asymmetric", "3d-grouped"])
@@ -128,14 +153,18 @@ def test_conv_is_unfold_times_kernel(name):
     case = CASES[name]
     x, kernel = case.arrays()
     c_in_per_group, c_out = kernel.shape[-2:]
-    patches = reference.unfold(x, kernel.shape[:-2], case.stride, case.padding, case.dilation)  # (N, *out, prod(k)·C_in)
+    patches = reference.unfold(
+        x, kernel.shape[:-2], case.stride, case.padding, case.dilation
+    )  # (N, *out, prod(k)·C_in)
     # block-diagonal dense kernel: each group's output channels see only that group's input channels
     dense = np.zeros((*kernel.shape[:-2], c_in_per_group * case.groups, c_out))  # (*k, C_in, C_out)
     for o in range(c_out):
         first = (o // (c_out // case.groups)) * c_in_per_group
         dense[..., first : first + c_in_per_group, o] = kernel[..., o]
     want = patches @ dense.reshape(-1, c_out)  # (N, *out, C_out)
-    np.testing.assert_allclose(reference.conv(x, kernel, **case.args()), want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        reference.conv(x, kernel, **case.args()), want, rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -145,7 +174,9 @@ def test_unfold_fold_adjoint(name):
     geometry = (kernel.shape[:-2], case.stride, case.padding, case.dilation)
     patches = reference.unfold(x, *geometry)
     p = np.random.default_rng(1).normal(size=patches.shape)
-    np.testing.assert_allclose(np.vdot(patches, p), np.vdot(x, reference.fold(p, x.shape, *geometry)), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.vdot(patches, p), np.vdot(x, reference.fold(p, x.shape, *geometry)), rtol=1e-12
+    )
 
 
 # --- gradients -------------------------------------------------------------------
@@ -170,7 +201,9 @@ def test_grads_match_finite_differences(name):
     dx = reference.conv_input_grad(x.shape, kernel, g, **case.args())
     dk = reference.conv_weight_grad(x, kernel.shape, g, **case.args())
     np.testing.assert_allclose(dx, central_differences(loss_of_x, x), rtol=1e-8, atol=1e-8)
-    np.testing.assert_allclose(dk, central_differences(loss_of_kernel, kernel), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(
+        dk, central_differences(loss_of_kernel, kernel), rtol=1e-8, atol=1e-8
+    )
 
 
 # --- the transposed convolution ------------------------------------------------------
@@ -213,12 +246,21 @@ def test_conv_transpose_matches_lax_dilated_conv(name, x64):
     y, kernel, (stride, padding, output_padding, dilation, groups) = transposed_arrays(name)
     d = y.ndim - 2
     k = kernel.shape[:d]
-    stride, padding, output_padding, dilation = (np.broadcast_to(v, (d,)).tolist() for v in (stride, padding, output_padding, dilation))
+    stride, padding, output_padding, dilation = (
+        np.broadcast_to(v, (d,)).tolist() for v in (stride, padding, output_padding, dilation)
+    )
     c_in_per_group, c_out = kernel.shape[-2:]
-    flipped = np.flip(kernel, axis=tuple(range(d))).reshape(*k, c_in_per_group, groups, c_out // groups)  # (*k, C_in/G, G, C_out/G)
+    flipped = np.flip(kernel, axis=tuple(range(d))).reshape(
+        *k, c_in_per_group, groups, c_out // groups
+    )  # (*k, C_in/G, G, C_out/G)
     flipped = np.moveaxis(flipped, (d, d + 1, d + 2), (d + 2, d + 1, d))  # (*k, C_out/G, G, C_in/G)
-    flipped = flipped.reshape(*k, c_out // groups, groups * c_in_per_group)  # (*k, C_out/G, C_in): I and O swapped
-    pads = [(dil * (kk - 1) - p, dil * (kk - 1) - p + op) for kk, p, op, dil in zip(k, padding, output_padding, dilation)]
+    flipped = flipped.reshape(
+        *k, c_out // groups, groups * c_in_per_group
+    )  # (*k, C_out/G, C_in): I and O swapped
+    pads = [
+        (dil * (kk - 1) - p, dil * (kk - 1) - p + op)
+        for kk, p, op, dil in zip(k, padding, output_padding, dilation)
+    ]
     want = lax.conv_general_dilated(
         y, flipped, (1,) * d, pads, lhs_dilation=stride, rhs_dilation=dilation,
         dimension_numbers=DIMENSION_NUMBERS[d], feature_group_count=groups,
@@ -234,7 +276,9 @@ def test_conv_transpose_output_padding_beyond_stride():
     x_t = reference.conv_transpose(y, kernel, stride=1, output_padding=1, dilation=2)
     assert x_t.shape == (1, 4 + 2 * 2 + 1, 2)
     y_extended = np.concatenate([y, np.zeros((1, 1, 2))], axis=1)  # (N, 5, C_out)
-    np.testing.assert_array_equal(x_t, reference.conv_input_grad(x_t.shape, kernel, y_extended, dilation=2))
+    np.testing.assert_array_equal(
+        x_t, reference.conv_input_grad(x_t.shape, kernel, y_extended, dilation=2)
+    )
 
 
 # --- bad arguments -----------------------------------------------------------------
@@ -242,23 +286,47 @@ def test_conv_transpose_output_padding_beyond_stride():
 X2, K2 = np.zeros((1, 4, 4, 4)), np.zeros((3, 3, 2, 4))
 
 BAD = {
-    "groups-in": (lambda: reference.conv(X2[..., :3], np.zeros((1, 1, 1, 4)), groups=2), "input channels 3 are not divisible by groups 2"),
-    "groups-out": (lambda: reference.conv(X2, np.zeros((1, 1, 2, 3)), groups=2), "output channels 3 are not divisible by groups 2"),
-    "kernel-channels": (lambda: reference.conv(X2, K2), "the kernel has 2 input channels per group, but 4 input channels in 1 groups"),
-    "dilation": (lambda: reference.conv(X2, K2, dilation=0, groups=2), "dilation must be >= 1, got 0"),
-    "stride-count": (lambda: reference.conv(X2, K2, stride=(1, 2, 3), groups=2), "stride must be an int or 2 ints"),
-    "pair-count": (lambda: reference.conv(X2, K2, padding=((1, 1),), groups=2), "2 (low, high) pairs"),
+    "groups-in": (
+        lambda: reference.conv(X2[..., :3], np.zeros((1, 1, 1, 4)), groups=2),
+        "input channels 3 are not divisible by groups 2",
+    ),
+    "groups-out": (
+        lambda: reference.conv(X2, np.zeros((1, 1, 2, 3)), groups=2),
+        "output channels 3 are not divisible by groups 2",
+    ),
+    "kernel-channels": (
+        lambda: reference.conv(X2, K2),
+        "the kernel has 2 input channels per group, but 4 input channels in 1 groups",
+    ),
+    "dilation": (
+        lambda: reference.conv(X2, K2, dilation=0, groups=2),
+        "dilation must be >= 1, got 0",
+    ),
+    "stride-count": (
+        lambda: reference.conv(X2, K2, stride=(1, 2, 3), groups=2),
+        "stride must be an int or 2 ints",
+    ),
+    "pair-count": (
+        lambda: reference.conv(X2, K2, padding=((1, 1),), groups=2),
+        "2 (low, high) pairs",
+    ),
     "too-large": (
         lambda: reference.conv(X2, K2, dilation=(1, 2), groups=2),
         "along spatial dim 1: the dilated kernel 2*(3-1)+1 = 5 is larger than the padded input 4+0+0 = 4",
     ),
-    "kernel-rank": (lambda: reference.conv(X2, np.zeros((3, 4, 4))), "needs a kernel (*k, C_in // groups, C_out) of rank 4"),
+    "kernel-rank": (
+        lambda: reference.conv(X2, np.zeros((3, 4, 4))),
+        "needs a kernel (*k, C_in // groups, C_out) of rank 4",
+    ),
     "unfold-padding": (lambda: reference.unfold(X2, 3, padding=-1), "padding must be >= 0, got -1"),
     "output-padding": (
         lambda: reference.conv_transpose(X2, K2, stride=2, output_padding=2, groups=2),
         "along spatial dim 0: output_padding 2 must be smaller than the stride 2 or the dilation 1",
     ),
-    "transpose-pairs": (lambda: reference.conv_transpose(X2, K2, padding=((1, 1), (0, 0)), groups=2), "padding must be an integer"),
+    "transpose-pairs": (
+        lambda: reference.conv_transpose(X2, K2, padding=((1, 1), (0, 0)), groups=2),
+        "padding must be an integer",
+    ),
 }
 
 

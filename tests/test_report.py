@@ -10,7 +10,8 @@ from train.report import make_report
 from train.report.figures import sweep_grid
 
 pytestmark = pytest.mark.skipif(
-    not os.environ.get("JAXCONV_DATA_DIR"), reason="JAXCONV_DATA_DIR is unset: the report trains on MNIST and mnist-varres"
+    not os.environ.get("JAXCONV_DATA_DIR"),
+    reason="JAXCONV_DATA_DIR is unset: the report trains on MNIST and mnist-varres",
 )
 
 FIGURES = ("q8_heatmap", "q9_augmentation", "q9_examples", "q16_pooling", "q17_models")
@@ -42,7 +43,23 @@ def test_q8_heatmap_holds_each_learning_rate_and_batch_test_accuracy(quick_repor
 def test_quick_report_answers_every_question(quick_report):
     report_dir, _, results = quick_report
     report = (report_dir / "report.md").read_text()
-    for question in ("Q1.", "Q2.", "Q3.", "Q4-Q6.", "Q7.", "Q8.", "Q9.", "Q10.", "Q11.", "Q12.", "Q13.", "Q14.", "Q15.", "Q16.", "Q17."):
+    for question in (
+        "Q1.",
+        "Q2.",
+        "Q3.",
+        "Q4-Q6.",
+        "Q7.",
+        "Q8.",
+        "Q9.",
+        "Q10.",
+        "Q11.",
+        "Q12.",
+        "Q13.",
+        "Q14.",
+        "Q15.",
+        "Q16.",
+        "Q17.",
+    ):
         assert f"**{question}**" in report, question
     assert set(results) == {"q8", "q9", "q12", "q16", "q17"}
 
@@ -58,17 +75,26 @@ def test_quick_report_writes_and_links_every_figure(quick_report):
     report_dir = quick_report[0]
     report = (report_dir / "report.md").read_text()
     for figure in FIGURES:
-        assert (report_dir / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
+        assert (report_dir / "figures" / f"{figure}.png").read_bytes()[
+            :8
+        ] == b"\x89PNG\r\n\x1a\n", figure
         assert f"figures/{figure}.png" in report, figure
 
 
 def test_q17_uses_the_pooling_q16_chose_and_shares_its_run(quick_report):
     _, _, results = quick_report
-    mean_val = {label: runs[0]["summary"]["best_val_accuracy"] for label, runs in results["q16"]["variants"].items()}
+    mean_val = {
+        label: runs[0]["summary"]["best_val_accuracy"]
+        for label, runs in results["q16"]["variants"].items()
+    }
     assert results["q17"]["pooling"] == max(mean_val, key=mean_val.get).removeprefix("global ")
     # the Q16 run of the chosen pooling is the same run as Q17's variable network at the same learning rate
     q16_run = results["q16"]["variants"][f"global {results['q17']['pooling']}"][0]["run"]
-    q17_runs = {run["run"] for candidates in results["q17"]["tuning"].values() for run in candidates.values()}
+    q17_runs = {
+        run["run"]
+        for candidates in results["q17"]["tuning"].values()
+        for run in candidates.values()
+    }
     assert q16_run in q17_runs
 
 

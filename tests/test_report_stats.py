@@ -34,7 +34,9 @@ def test_compare_calls_a_small_difference_with_a_large_spread_noise():
 
 
 def test_compare_refuses_to_test_without_spread_or_with_one_seed():
-    same_diff = compare(runs([0.5, 0.75, 0.25]), runs([0.25, 0.5, 0.0]), "test_accuracy")  # exact in binary
+    same_diff = compare(
+        runs([0.5, 0.75, 0.25]), runs([0.25, 0.5, 0.0]), "test_accuracy"
+    )  # exact in binary
     assert same_diff["p"] is None and same_diff["exceeds_noise"] is None
     assert "untested" in verdict(same_diff, "a", "b")
     one_seed = compare(runs([0.99]), runs([0.98]), "test_accuracy")

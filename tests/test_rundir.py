@@ -24,7 +24,9 @@ from train.steps import Steps
 
 def tiny_config(**overrides):
     config = configs.fixed.get_config()
-    config.update(num_epochs=2, batch_size=16, learning_rate=3e-3, steps_per_call=8, eval_batch_size=100)
+    config.update(
+        num_epochs=2, batch_size=16, learning_rate=3e-3, steps_per_call=8, eval_batch_size=100
+    )
     config.update(overrides)
     config.fixed.channels = (4, 8, 8)
     return config
@@ -51,10 +53,19 @@ def test_a_second_writer_is_refused_with_the_holders_pid_host_and_start(tmp_path
     holder = RunDir(workdir)
     holder.lock()
     fake_data(monkeypatch)
-    with pytest.raises(RunDirError, match=f"in use by another run \\(pid {os.getpid()} on {socket.gethostname()}, started 20"):
+    with pytest.raises(
+        RunDirError,
+        match=f"in use by another run \\(pid {os.getpid()} on {socket.gethostname()}, started 20",
+    ):
         cli.run("fixed", tiny_config(), workdir, True, {})
     with pytest.raises(RunDirError, match="in use by another run"):
-        train_and_evaluate(tiny_config(), workdir, blob_datasets(256, 100), model_factory(tiny_config()), resume=True)
+        train_and_evaluate(
+            tiny_config(),
+            workdir,
+            blob_datasets(256, 100),
+            model_factory(tiny_config()),
+            resume=True,
+        )
     assert not (workdir / "metrics.jsonl").exists()
     holder.release()
     RunDir(workdir).lock()  # free again once the holder lets go
@@ -87,15 +98,27 @@ def test_a_failed_data_load_writes_nothing(tmp_path, monkeypatch):
 def test_a_workdir_that_is_a_file_is_one_line_and_exit_2(tmp_path):
     workdir = tmp_path / "not-a-folder"
     workdir.write_text("hello")
-    done = subprocess.run([sys.executable, "-m", "train.fixed", f"--workdir={workdir}"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "train.fixed", f"--workdir={workdir}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == f"error: {workdir} is a file, not a run directory: choose another --workdir"
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"error: {workdir} is a file, not a run directory: choose another --workdir"
+    )
     assert "Traceback" not in done.stderr and workdir.read_text() == "hello"
 
 
 def test_a_parent_that_cannot_be_written_is_a_run_dir_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as root, chmod cannot make a folder unwritable
-    with pytest.raises(RunDirError, match=f"cannot create {tmp_path}/a/b: {tmp_path} is not writable"):
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: False
+    )  # as root, chmod cannot make a folder unwritable
+    with pytest.raises(
+        RunDirError, match=f"cannot create {tmp_path}/a/b: {tmp_path} is not writable"
+    ):
         cli.prepare_workdir(tmp_path / "a" / "b", False, tiny_config(), {})
     assert not (tmp_path / "a").exists()
 
@@ -114,32 +137,59 @@ def test_a_torn_last_metrics_line_is_left_out_and_a_torn_middle_line_named(tmp_p
 def fake_finished_epochs(workdir, config, epochs):
     """A run with ``epochs`` committed epochs, as far as resume's config check can tell."""
     cli.prepare_workdir(workdir, False, config, {})
-    (workdir / "commit.json").write_text(json.dumps({"epoch": epochs, "best_epoch": epochs, "best_val_accuracy": 0.5, "checkpoints": {}}))
+    (workdir / "commit.json").write_text(
+        json.dumps(
+            {"epoch": epochs, "best_epoch": epochs, "best_val_accuracy": 0.5, "checkpoints": {}}
+        )
+    )
 
 
 def test_resume_refuses_changes_that_would_rewrite_finished_epochs(tmp_path):
     fake_finished_epochs(tmp_path / "run", tiny_config(), 1)
     saved = (tmp_path / "run" / "config.json").read_text()
-    with pytest.raises(RunDirError, match=r"changing learning_rate \(0.003 -> 0.01\), num_epochs \(2 -> 4\) would change them"):
-        cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 4, "learning_rate": 0.01})
-    past = [("batch_size", 32), ("seed", 1), ("steps_per_call", 4), ("max_train_examples", 100), ("fixed.channels", (8, 8, 8))]
+    with pytest.raises(
+        RunDirError,
+        match=r"changing learning_rate \(0.003 -> 0.01\), num_epochs \(2 -> 4\) would change them",
+    ):
+        cli.prepare_workdir(
+            tmp_path / "run",
+            True,
+            configs.fixed.get_config(),
+            {"num_epochs": 4, "learning_rate": 0.01},
+        )
+    past = [
+        ("batch_size", 32),
+        ("seed", 1),
+        ("steps_per_call", 4),
+        ("max_train_examples", 100),
+        ("fixed.channels", (8, 8, 8)),
+    ]
     for field, value in past:
         with pytest.raises(RunDirError, match=f"changing {field} "):
             cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {field: value})
     assert (tmp_path / "run" / "config.json").read_text() == saved
     # fields that do not change what training did may change
-    resumed = cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {"eval_batch_size": 50})
+    resumed = cli.prepare_workdir(
+        tmp_path / "run", True, configs.fixed.get_config(), {"eval_batch_size": 50}
+    )
     assert resumed.eval_batch_size == 50 and resumed.learning_rate == 3e-3
 
 
 def test_a_constant_schedule_run_may_be_extended_on_resume(tmp_path):
     fake_finished_epochs(tmp_path / "run", tiny_config(lr_schedule="constant"), 2)
-    assert cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 4}).num_epochs == 4
+    assert (
+        cli.prepare_workdir(
+            tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 4}
+        ).num_epochs
+        == 4
+    )
     with pytest.raises(RunDirError, match=r"num_epochs \(4 -> 1\)"):
         cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 1})
 
 
-def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(tmp_path, monkeypatch, compilation_cache):
+def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(
+    tmp_path, monkeypatch, compilation_cache
+):
     train_chunk = Steps.train_chunk
 
     def nan_loss(self, *args):
@@ -148,8 +198,17 @@ def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(tmp_path, mo
 
     monkeypatch.setattr(Steps, "train_chunk", nan_loss)
     config = tiny_config()
-    with pytest.raises(TrainingDivergedError, match=r"diverged in epoch 1 \(optimizer steps 1-16\): the mean training loss is nan"):
-        train_and_evaluate(config, tmp_path, blob_datasets(256, 100), model_factory(config), progress=EpochProgress(live=False))
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"diverged in epoch 1 \(optimizer steps 1-16\): the mean training loss is nan",
+    ):
+        train_and_evaluate(
+            config,
+            tmp_path,
+            blob_datasets(256, 100),
+            model_factory(config),
+            progress=EpochProgress(live=False),
+        )
     summary = parse_strict((tmp_path / "summary.json").read_text())
     assert summary["status"] == "failed" and "epoch 1" in summary["reason"]
     assert summary["failed_epoch_metrics"]["train_loss"] is None
@@ -159,11 +218,17 @@ def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(tmp_path, mo
 def test_an_exploding_learning_rate_stops_the_run(tmp_path, compilation_cache):
     config = tiny_config(learning_rate=1e6)
     with pytest.raises(TrainingDivergedError, match="diverged in epoch 1 .* exploded"):
-        train_and_evaluate(config, tmp_path, blob_datasets(256, 100), model_factory(config), progress=EpochProgress(live=False))
+        train_and_evaluate(
+            config,
+            tmp_path,
+            blob_datasets(256, 100),
+            model_factory(config),
+            progress=EpochProgress(live=False),
+        )
     assert parse_strict((tmp_path / "summary.json").read_text())["status"] == "failed"
 
 
 def test_strict_json_writes_non_finite_numbers_as_null():
-    assert strict_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}}) == (
-        '{"a": null, "b": [null, 1.5], "c": {"d": null}}'
-    )
+    assert strict_json(
+        {"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}}
+    ) == ('{"a": null, "b": [null, 1.5], "c": {"d": null}}')

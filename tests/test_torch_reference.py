@@ -2,7 +2,10 @@
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="torch is not a dependency; pip install torch to check the benchmark's reference")
+torch = pytest.importorskip(
+    "torch",
+    reason="torch is not a dependency; pip install torch to check the benchmark's reference",
+)
 
 from train.torch_reference import Conv2DFunc  # noqa: E402
 
@@ -14,4 +17,6 @@ def test_unfold_fold_function_forward_and_gradients(stride, padding):
     kernel = torch.randn(4, 3, 3, 3, dtype=torch.float64, generator=generator, requires_grad=True)
     expected = torch.nn.functional.conv2d(x, kernel, stride=stride, padding=padding)
     assert torch.allclose(Conv2DFunc.apply(x, kernel, stride, padding), expected)
-    assert torch.autograd.gradcheck(lambda x, k: Conv2DFunc.apply(x, k, stride, padding), (x, kernel))
+    assert torch.autograd.gradcheck(
+        lambda x, k: Conv2DFunc.apply(x, k, stride, padding), (x, kernel)
+    )

@@ -28,7 +28,14 @@ def small_config(**overrides):
 def run(tmp_path, name, config, datasets, **kwargs):
     workdir = tmp_path / name
     workdir.mkdir(exist_ok=True)
-    summary = train_and_evaluate(config, workdir, datasets, model_factory(config), progress=EpochProgress(live=False), **kwargs)
+    summary = train_and_evaluate(
+        config,
+        workdir,
+        datasets,
+        model_factory(config),
+        progress=EpochProgress(live=False),
+        **kwargs,
+    )
     metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     return summary, metrics
 

@@ -21,13 +21,19 @@ from train.steps import Steps, canvas_mask
 
 def test_q15_parameter_table():
     assert num_params(FixedCNN(rngs=nnx.Rngs(0))) == 29_066
-    assert num_params(VarResCNN((16, 32, 64), rngs=nnx.Rngs(0))) == 23_946  # N = 64: fewer than the fixed network
+    assert (
+        num_params(VarResCNN((16, 32, 64), rngs=nnx.Rngs(0))) == 23_946
+    )  # N = 64: fewer than the fixed network
     n = matching_width(29_066, lambda n: VarResCNN((16, 32, n), rngs=nnx.Rngs(0)))
     assert n == 81 == configs.varres.MATCHED_N
     assert num_params(VarResCNN((16, 32, n), rngs=nnx.Rngs(0))) == 29_029
     config = configs.varres.get_config()
     assert config.varres.channels == (16, 32, 81)
-    assert config.fixed.channels == (16, 32, 64)  # the Q12/Q17 baselines are the fixed network of the first table
+    assert config.fixed.channels == (
+        16,
+        32,
+        64,
+    )  # the Q12/Q17 baselines are the fixed network of the first table
 
 
 def test_config_pooling_chooses_the_global_pooling():
@@ -59,17 +65,29 @@ def test_padded_image_gets_the_same_logits_as_the_unpadded_one(pooling, channels
     rng = np.random.default_rng(0)
     sizes = [(33, 35), (47, 32), (40, 41)]
     images = [jnp.asarray(rng.uniform(size=(1, h, w, 1)), jnp.float32) for h, w in sizes]
-    canvas = jnp.zeros((3, 48, 48, 1)).at[0, :33, :35].set(images[0][0]).at[1, :47, :32].set(images[1][0]).at[2, :40, :41].set(images[2][0])
+    canvas = (
+        jnp.zeros((3, 48, 48, 1))
+        .at[0, :33, :35]
+        .set(images[0][0])
+        .at[1, :47, :32]
+        .set(images[1][0])
+        .at[2, :40, :41]
+        .set(images[2][0])
+    )
     mask = canvas_mask(jnp.asarray(sizes), 48, 48)
     padded_logits = model(canvas, mask)
     for i, image in enumerate(images):
         np.testing.assert_allclose(padded_logits[i], model(image)[0], rtol=1e-5, atol=1e-5)
-    assert float(jnp.abs(model(canvas)[0] - padded_logits[0]).max()) > 1e-3  # without the mask it differs
+    assert (
+        float(jnp.abs(model(canvas)[0] - padded_logits[0]).max()) > 1e-3
+    )  # without the mask it differs
 
 
 def small_varres_config(**overrides):
     config = configs.varres.get_config()
-    config.update(num_epochs=2, batch_size=8, learning_rate=3e-3, eval_batch_size=50, steps_per_call=4)
+    config.update(
+        num_epochs=2, batch_size=8, learning_rate=3e-3, eval_batch_size=50, steps_per_call=4
+    )
     config.update(overrides)
     return config
 
@@ -82,12 +100,24 @@ def three_resolution_datasets():
     return Datasets(train, val, test)
 
 
-def test_one_compiled_train_and_eval_step_per_resolution_and_no_image_dropped(tmp_path, monkeypatch):
+def test_one_compiled_train_and_eval_step_per_resolution_and_no_image_dropped(
+    tmp_path, monkeypatch
+):
     made = []
     original_init = Steps.__init__
-    monkeypatch.setattr(Steps, "__init__", lambda self, *a, **k: (original_init(self, *a, **k), made.append(self))[0])
+    monkeypatch.setattr(
+        Steps,
+        "__init__",
+        lambda self, *a, **k: (original_init(self, *a, **k), made.append(self))[0],
+    )
     config = small_varres_config()
-    summary = train_and_evaluate(config, tmp_path, three_resolution_datasets(), model_factory(config), progress=EpochProgress(live=False))
+    summary = train_and_evaluate(
+        config,
+        tmp_path,
+        three_resolution_datasets(),
+        model_factory(config),
+        progress=EpochProgress(live=False),
+    )
     (steps,) = made
     shapes = [(32, 32, 1), (48, 48, 1), (40, 24, 1)]
     assert steps.traces == Counter({(kind, s): 1 for kind in ("train", "eval") for s in shapes})
@@ -103,21 +133,30 @@ def test_batches_of_all_resolutions_interleave_in_a_fresh_order_every_epoch():
         order = [c.group for c in plan]
         assert Counter(order) == {0: 50, 1: 60, 2: 40}  # every full batch exactly once
         switches = sum(a != b for a, b in zip(order, order[1:]))
-        assert switches > 60  # interleaved, not one resolution after another (that would be 2 switches)
+        assert (
+            switches > 60
+        )  # interleaved, not one resolution after another (that would be 2 switches)
         for c in plan:
             assert c.batch_indices.shape == (1, 8) and c.batch_indices.max() < sizes[c.group]
     assert [c.group for c in plans[0]] != [c.group for c in plans[1]]
 
 
 def test_a_call_takes_several_batches_of_one_resolution_and_resolutions_still_interleave():
-    sizes, k = [400, 480, 320], configs.varres.get_config().steps_per_call  # 50, 60 and 40 batches of 8
+    sizes, k = (
+        [400, 480, 320],
+        configs.varres.get_config().steps_per_call,
+    )  # 50, 60 and 40 batches of 8
     assert k > 1
     plan = epoch_chunks(sizes, 8, k, np.random.default_rng(0))
     for g, size in enumerate(sizes):
         chunks = [c for c in plan if c.group == g]
-        assert len({c.batch_indices.shape for c in chunks}) == 1  # one length per group: one compilation
+        assert (
+            len({c.batch_indices.shape for c in chunks}) == 1
+        )  # one length per group: one compilation
         assert all(1 < len(c.valid) <= k for c in chunks)
-        rows = np.concatenate([c.batch_indices[c.valid].ravel() for c in chunks])  # (full batches·8,)
+        rows = np.concatenate(
+            [c.batch_indices[c.valid].ravel() for c in chunks]
+        )  # (full batches·8,)
         assert len(rows) == size // 8 * 8 == len(set(rows.tolist()))  # every full batch once
     order = [c.group for c in plan]
     assert sum(a != b for a, b in zip(order, order[1:])) >= len(plan) // 3  # still interleaved
@@ -140,7 +179,11 @@ def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path)
     assert padded["accuracy"] == exact["accuracy"]
     assert padded["loss"] == pytest.approx(exact["loss"], rel=1e-5)
     summary = train_and_evaluate(
-        config, tmp_path, Datasets(bucketed, bucketed, bucketed), model_factory(config), progress=EpochProgress(live=False)
+        config,
+        tmp_path,
+        Datasets(bucketed, bucketed, bucketed),
+        model_factory(config),
+        progress=EpochProgress(live=False),
     )
     assert summary["test_n"] == 120
 
@@ -158,5 +201,14 @@ def test_augmentation_on_bucketed_canvases_is_refused(tmp_path):
     config = small_varres_config(num_epochs=1)
     config.augment = True
     padded = [blobs(16, 30, 33, canvas=(32, 48))]
-    with pytest.raises(ConfigError, match="config.augment = True cannot train on images padded onto bucketed canvases"):
-        train_and_evaluate(config, tmp_path, Datasets(padded, padded, padded), model_factory(config), progress=EpochProgress(live=False))
+    with pytest.raises(
+        ConfigError,
+        match="config.augment = True cannot train on images padded onto bucketed canvases",
+    ):
+        train_and_evaluate(
+            config,
+            tmp_path,
+            Datasets(padded, padded, padded),
+            model_factory(config),
+            progress=EpochProgress(live=False),
+        )

@@ -44,7 +44,9 @@ from pathlib import Path
 import numpy as np
 
 
-def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int, calls: int, repeats: int) -> float:
+def jax_images_per_second(
+    make_model, batch: int, side: int, steps_per_call: int, calls: int, repeats: int
+) -> float:
     """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps``, each a scan of ``steps_per_call`` steps."""
     import jax
     import optax
@@ -60,7 +62,10 @@ def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int
     state = jax.device_put({"params": params, "opt_state": tx.init(params)}, steps.replicated)
     rng = np.random.default_rng(0)
     n = 4096
-    group = ImageGroup(rng.integers(0, 256, (n, side, side, 1), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
+    group = ImageGroup(
+        rng.integers(0, 256, (n, side, side, 1), dtype=np.uint8),
+        rng.integers(0, 10, n).astype(np.int32),
+    )
     device_group = DeviceGroup.put(group, steps.replicated)
     valid = np.ones(steps_per_call, bool)
     key, totals = jax.device_put(jax.random.key(0), steps.replicated), steps.zero_totals()
@@ -69,7 +74,9 @@ def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int
         indices = rng.integers(0, n, (calls, steps_per_call, batch)).astype(np.int32)
         start = time.perf_counter()
         for c in range(calls):
-            state, totals = steps.train_chunk(state, totals, device_group, indices[c], valid, key, r * calls + c)
+            state, totals = steps.train_chunk(
+                state, totals, device_group, indices[c], valid, key, r * calls + c
+            )
             if steps.wait_per_call:  # as train.loop does
                 jax.block_until_ready(totals)
         jax.block_until_ready(totals)
@@ -78,7 +85,9 @@ def jax_images_per_second(make_model, batch: int, side: int, steps_per_call: int
     return calls * steps_per_call * batch / float(np.median(seconds))
 
 
-def jax_per_step_images_per_second(make_model, batch: int, side: int, steps: int, repeats: int) -> float:
+def jax_per_step_images_per_second(
+    make_model, batch: int, side: int, steps: int, repeats: int
+) -> float:
     """The same training, Flax-example style: one jitted (donated) step per batch, batches on the device."""
     import functools
 
@@ -119,7 +128,13 @@ def jax_per_step_images_per_second(make_model, batch: int, side: int, steps: int
 
 
 def torch_images_per_second(
-    conv: str, batch: int, side: int, steps: int, repeats: int, global_pool: bool = False, channels=(16, 32, 64)
+    conv: str,
+    batch: int,
+    side: int,
+    steps: int,
+    repeats: int,
+    global_pool: bool = False,
+    channels=(16, 32, 64),
 ) -> float:
     import torch
     import torch.nn.functional as F
@@ -167,7 +182,9 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
     from train.models import FixedCNN, VarResCNN, flax_conv
 
     rows = []
-    cases = [("Q8 fixed, 28x28", 28, b, False) for b in batches] + [(f"Q14 varres N=81, {s}x{s}", s, 16, True) for s in (32, 48, 64)]
+    cases = [("Q8 fixed, 28x28", 28, b, False) for b in batches] + [
+        (f"Q14 varres N=81, {s}x{s}", s, 16, True) for s in (32, 48, 64)
+    ]
     for name, side, batch, varres in cases:
         steps = max(10, 1600 // batch) if side == 28 else max(10, 800 // batch)
         if varres:
@@ -175,18 +192,32 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
         else:
             make = lambda conv: lambda rngs: FixedCNN(conv=conv, rngs=rngs)  # noqa: E731
         # train.fixed scans many steps per call; train.varres its config's steps_per_call per call
-        steps_per_call, calls = (configs.varres.get_config().steps_per_call, steps) if varres else (steps, 1)
+        steps_per_call, calls = (
+            (configs.varres.get_config().steps_per_call, steps) if varres else (steps, 1)
+        )
         calls = ceil_div(calls, steps_per_call)
         flop_per_image = training_step_flops(make(jaxconv.Conv2D)(nnx.Rngs(0)), 1, side, side)
         row = {"network": name, "batch": batch, "step_flop_per_image": flop_per_image}
-        row["jaxconv"] = jax_images_per_second(make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats)
-        row["jaxconv_per_step"] = jax_per_step_images_per_second(make(jaxconv.Conv2D), batch, side, steps, repeats)
-        row["flax_nnx_conv"] = jax_images_per_second(make(flax_conv), batch, side, steps_per_call, calls, repeats)
-        row["flax_nnx_conv_per_step"] = jax_per_step_images_per_second(make(flax_conv), batch, side, steps, repeats)
+        row["jaxconv"] = jax_images_per_second(
+            make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats
+        )
+        row["jaxconv_per_step"] = jax_per_step_images_per_second(
+            make(jaxconv.Conv2D), batch, side, steps, repeats
+        )
+        row["flax_nnx_conv"] = jax_images_per_second(
+            make(flax_conv), batch, side, steps_per_call, calls, repeats
+        )
+        row["flax_nnx_conv_per_step"] = jax_per_step_images_per_second(
+            make(flax_conv), batch, side, steps, repeats
+        )
         if with_torch:
             channels = (16, 32, 81) if varres else (16, 32, 64)
-            row["torch_conv2d"] = torch_images_per_second("nn", batch, side, steps, repeats, varres, channels)
-            row["torch_unfold_fold"] = torch_images_per_second("unfold", batch, side, steps, repeats, varres, channels)
+            row["torch_conv2d"] = torch_images_per_second(
+                "nn", batch, side, steps, repeats, varres, channels
+            )
+            row["torch_unfold_fold"] = torch_images_per_second(
+                "unfold", batch, side, steps, repeats, varres, channels
+            )
         print(f"  measured {name} batch {batch}", flush=True)
         rows.append(row)
     return rows
@@ -199,9 +230,13 @@ def time_to_accuracy(cache_dir: str | None) -> dict:
     from train.data.cache import data_dir
     from train.data.datasets import load_datasets
 
-    load_datasets(configs.fixed.get_config(), resolve_cache(cache_dir), data_dir())  # prepare (and cache) MNIST first
+    load_datasets(
+        configs.fixed.get_config(), resolve_cache(cache_dir), data_dir()
+    )  # prepare (and cache) MNIST first
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "train.fixed", f"--workdir={tmp}/run"] + ([f"--cache_dir={cache_dir}"] if cache_dir else [])
+        command = [sys.executable, "-m", "train.fixed", f"--workdir={tmp}/run"] + (
+            [f"--cache_dir={cache_dir}"] if cache_dir else []
+        )
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -232,14 +267,22 @@ def markdown(rows, peak_flops: float | None = None) -> str:
     (FLOP/s), the share of it jaxconv reaches (images/s × the row's step FLOP per image)."""
     present = [(k, t) for k, t in COLUMNS if any(k in r for r in rows)]
     has_torch = any("torch_conv2d" in r for r in rows)
-    head = ["network", "batch", *(f"{t} (img/s)" for _, t in present), "jaxconv / best nnx.Conv"] + (
-        ["jaxconv / torch nn.Conv2d"] if has_torch else []
-    )
+    head = [
+        "network",
+        "batch",
+        *(f"{t} (img/s)" for _, t in present),
+        "jaxconv / best nnx.Conv",
+    ] + (["jaxconv / torch nn.Conv2d"] if has_torch else [])
     head += ["jaxconv, share of FP32 peak"] if peak_flops else []
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         best_nnx = max(r["flax_nnx_conv"], r["flax_nnx_conv_per_step"])
-        cells = [r["network"], str(r["batch"]), *(f"{r[k]:.0f}" if k in r else "-" for k, _ in present), f"{r['jaxconv'] / best_nnx:.2f}"]
+        cells = [
+            r["network"],
+            str(r["batch"]),
+            *(f"{r[k]:.0f}" if k in r else "-" for k, _ in present),
+            f"{r['jaxconv'] / best_nnx:.2f}",
+        ]
         if has_torch:
             cells.append(f"{r['jaxconv'] / r['torch_conv2d']:.2f}" if "torch_conv2d" in r else "-")
         if peak_flops:
@@ -254,10 +297,20 @@ def main(argv=None) -> None:
 
     glibc_reexec.keep_freed_memory_in_heap()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[16, 128], help="batch sizes of the Q8 rows (default: 16 128)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[16, 128],
+        help="batch sizes of the Q8 rows (default: 16 128)",
+    )
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per row (default: 7)")
     parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
-    parser.add_argument("--no-time-to-accuracy", action="store_true", help="skip the train.fixed time-to-accuracy run")
+    parser.add_argument(
+        "--no-time-to-accuracy",
+        action="store_true",
+        help="skip the train.fixed time-to-accuracy run",
+    )
     parser.add_argument("--cache_dir", help="cache folder for the time-to-accuracy run's MNIST")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -275,7 +328,12 @@ def main(argv=None) -> None:
     else:
         torch_info = "torch not installed" if not torch_available() else "torch rows skipped"
     rows = network_rows(args.batch, args.repeats, with_torch)
-    result = {"machine": machine(), "torch": torch_info, "devices": len(jax.devices()), "rows": rows}
+    result = {
+        "machine": machine(),
+        "torch": torch_info,
+        "devices": len(jax.devices()),
+        "rows": rows,
+    }
     print(f"\n{machine()}; {torch_info}; median of {args.repeats} repeats")
     peak = cpu_fp32_peak() if jax.devices()[0].platform == "cpu" else None  # no GPU peak rule
     if peak is not None:

@@ -31,7 +31,9 @@ from train.rundir import RunDir
 FLAGS = flags.FLAGS
 
 
-def prepare_workdir(workdir: Path, resume: bool, config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+def prepare_workdir(
+    workdir: Path, resume: bool, config: ml_collections.ConfigDict, overrides: dict
+) -> ml_collections.ConfigDict:
     """Check the workdir and write ``config.json`` at once (train/rundir.py); returns the config to run.
 
     A new run refuses a non-empty workdir (nothing is ever overwritten). A resumed run takes the
@@ -44,7 +46,15 @@ def prepare_workdir(workdir: Path, resume: bool, config: ml_collections.ConfigDi
     return config
 
 
-def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: bool, overrides: dict, cache=None, data=None) -> dict:
+def run(
+    name: str,
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    resume: bool,
+    overrides: dict,
+    cache=None,
+    data=None,
+) -> dict:
     """Load the data, train and evaluate: the whole job behind ``python -m train.<name>``.
 
     Nothing is written into the workdir before the data has loaded (a resume takes its lock first).
@@ -60,7 +70,10 @@ def run(name: str, config: ml_collections.ConfigDict, workdir: Path, resume: boo
     try:
         config = run_dir.config_to_run(config, resume, overrides)
         if distributed.is_primary():
-            print(f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}", flush=True)
+            print(
+                f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}",
+                flush=True,
+            )
         datasets = load_datasets(config, cache_dir(cache), data_dir(data))
         run_dir.start(config, resume)
         created = not resume
@@ -102,11 +115,21 @@ def main(name: str) -> None:
         f"Run directory; must be new or empty unless --resume (default: runs/{name}-<time>).",
     )
     flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
-    flags.DEFINE_string("cache_dir", None, "Cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv).")
+    flags.DEFINE_string(
+        "cache_dir", None, "Cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)."
+    )
     flags.DEFINE_string("data_dir", None, "Read-only data folder (default: $JAXCONV_DATA_DIR).")
-    flags.DEFINE_string("coordinator_address", None, "Several processes: process 0's HOST:PORT (train/distributed.py).")
-    flags.DEFINE_integer("num_processes", None, "Several processes: how many (default: $JAX_NUM_PROCESSES).")
-    flags.DEFINE_integer("process_id", None, "Several processes: this one's index (default: $JAX_PROCESS_ID).")
+    flags.DEFINE_string(
+        "coordinator_address",
+        None,
+        "Several processes: process 0's HOST:PORT (train/distributed.py).",
+    )
+    flags.DEFINE_integer(
+        "num_processes", None, "Several processes: how many (default: $JAX_NUM_PROCESSES)."
+    )
+    flags.DEFINE_integer(
+        "process_id", None, "Several processes: this one's index (default: $JAX_PROCESS_ID)."
+    )
     for flag in FLAGS.get_key_flags_for_module(__name__):  # every flag defined above
         FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
@@ -120,13 +143,21 @@ def main(name: str) -> None:
         overrides = config_flags.get_override_values(FLAGS["config"])
         try:
             with exit_on_user_error():
-                if distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id):
+                if distributed.initialize(
+                    FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
+                ):
                     if FLAGS.workdir is None:  # each process would pick its own time-stamped folder
-                        raise ConfigError("several processes share one run: give them all the same --workdir")
+                        raise ConfigError(
+                            "several processes share one run: give them all the same --workdir"
+                        )
                 cache, data = FLAGS.cache_dir, FLAGS.data_dir
                 run(name, FLAGS.config, workdir, FLAGS.resume, overrides, cache, data)
-        except OSError as err:  # a full disk, a folder gone read-only: the run resumes once it is fixed
-            print(f"error: {err} (continue the run with --resume once this is fixed)", file=sys.stderr)
+        except (
+            OSError
+        ) as err:  # a full disk, a folder gone read-only: the run resumes once it is fixed
+            print(
+                f"error: {err} (continue the run with --resume once this is fixed)", file=sys.stderr
+            )
             sys.exit(1)
 
     app.run(_main)

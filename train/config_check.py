@@ -37,9 +37,13 @@ def integer(low: int, high: int | None = None) -> Rule:
     return Rule(words, lambda v: _is_int(v) and v >= low and (high is None or v <= high))
 
 
-def number(low: float, high: float | None = None, *, above: bool = False, below: bool = False) -> Rule:
+def number(
+    low: float, high: float | None = None, *, above: bool = False, below: bool = False
+) -> Rule:
     """A finite number in [low, high], or (low, ...) with ``above`` and (..., high) with ``below``."""
-    words = f"a number {'>' if above else '>='} {low:g}" + ("" if high is None else f" and {'<' if below else '<='} {high:g}")
+    words = f"a number {'>' if above else '>='} {low:g}" + (
+        "" if high is None else f" and {'<' if below else '<='} {high:g}"
+    )
 
     def ok(v):
         if not _is_number(v) or v < low or (above and v == low):
@@ -117,14 +121,23 @@ def validate(config) -> None:
         if not rule.ok(value):
             raise ConfigError(f"config.{name} = {value!r}: must be {rule.allowed}")
     if fields.get("model") == "varres" and any(f not in fields for f in VARRES_FIELDS):
-        raise ConfigError("config.model = 'varres' needs the fields of configs/varres.py: train it with python -m train.varres")
+        raise ConfigError(
+            "config.model = 'varres' needs the fields of configs/varres.py: train it with python -m train.varres"
+        )
     channels, size = fields.get("fixed.channels"), fields.get("fixed.image_size")
-    if fields.get("model") == "fixed" and channels and size is not None and size < 2 ** len(channels):
+    if (
+        fields.get("model") == "fixed"
+        and channels
+        and size is not None
+        and size < 2 ** len(channels)
+    ):
         raise ConfigError(
             f"config.fixed.image_size = {size}: must be >= {2 ** len(channels)} for its {len(channels)} 2x2 pooling stages (fixed.channels)"
         )
     if fields.get("model") == "fixed" and fields.get("dataset") == "mnist" and size != 28:
-        raise ConfigError(f"config.fixed.image_size = {size}: must be 28 for dataset 'mnist' (its images are not resized)")
+        raise ConfigError(
+            f"config.fixed.image_size = {size}: must be 28 for dataset 'mnist' (its images are not resized)"
+        )
     varres, smallest = fields.get("varres.channels"), SMALLEST_SIDE.get(fields.get("dataset"))
     if fields.get("model") == "varres" and varres and smallest and 2 ** len(varres) > smallest:
         raise ConfigError(
@@ -144,6 +157,10 @@ def refuse_unknown_overrides(name: str, argv: list[str] | None = None) -> None:
         if arg == "--":
             break
         field = arg.removeprefix("--config.").split("=", 1)[0]
-        if arg.startswith("--config.") and field not in fields and not any(f.startswith(field + ".") for f in fields):
+        if (
+            arg.startswith("--config.")
+            and field not in fields
+            and not any(f.startswith(field + ".") for f in fields)
+        ):
             print(f"error: {unknown_field_message(field, fields)}", file=sys.stderr)
             sys.exit(2)

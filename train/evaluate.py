@@ -62,11 +62,16 @@ def breakdown(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> di
     return {
         "per_class": per_class,
         "confusion": confusion.tolist(),
-        "misclassified": [{"file": names[i], "label": int(labels[i]), "predicted": int(predicted[i])} for i in wrong],
+        "misclassified": [
+            {"file": names[i], "label": int(labels[i]), "predicted": int(predicted[i])}
+            for i in wrong
+        ],
     }
 
 
-def evaluate_run(workdir: Path, data: Path | None = None, cache=None, invert: bool = False, details: bool = False) -> dict:
+def evaluate_run(
+    workdir: Path, data: Path | None = None, cache=None, invert: bool = False, details: bool = False
+) -> dict:
     """accuracy, loss, n (and with ``details`` per_class, confusion, misclassified) of the run on ``data``;
     ``warning`` is set when the images look inverted."""
     from train.data.datasets import load_datasets
@@ -83,7 +88,9 @@ def evaluate_run(workdir: Path, data: Path | None = None, cache=None, invert: bo
             labels, predicted = predict_split(run, split)
     else:
         # decode only what is evaluated on: a train/test tree's training images are never read
-        decoded = read_imagefolder(Path(data), splits=("test", NO_SPLIT), every_split=False, with_names=True)
+        decoded = read_imagefolder(
+            Path(data), splits=("test", NO_SPLIT), every_split=False, with_names=True
+        )
         name = "test" if "test" in decoded else NO_SPLIT
         images, labels, names = decoded[name]
         warning = inverted_warning(images, invert)
@@ -94,7 +101,12 @@ def evaluate_run(workdir: Path, data: Path | None = None, cache=None, invert: bo
         source = f"{data} ({name})"
         if details:
             predicted = run.predict(images).argmax(-1)  # in the order of names
-    result = {"workdir": str(workdir), "data": source, "epoch": run.record["epoch"], **run.evaluate(split)}
+    result = {
+        "workdir": str(workdir),
+        "data": source,
+        "epoch": run.record["epoch"],
+        **run.evaluate(split),
+    }
     if details:
         result |= breakdown(labels, predicted, names)
     return result | ({"warning": warning} if warning else {})
@@ -104,7 +116,9 @@ def print_details(result: dict, per_class: bool, confusion: bool, misclassified:
     if per_class:
         totals = np.asarray(result["confusion"]).sum(1)
         for digit, accuracy in enumerate(result["per_class"]):
-            shown = "no images" if accuracy is None else f"accuracy {accuracy:.4f} of {totals[digit]}"
+            shown = (
+                "no images" if accuracy is None else f"accuracy {accuracy:.4f} of {totals[digit]}"
+            )
             print(f"digit {digit}: {shown}")
     if confusion:
         print("true \\ predicted " + " ".join(f"{d:>5}" for d in range(10)))
@@ -117,13 +131,31 @@ def print_details(result: dict, per_class: bool, confusion: bool, misclassified:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", required=True, type=Path, help="a run directory of train.fixed or train.varres")
-    parser.add_argument("--data", type=Path, help="an ImageFolder tree (folder or .tgz); default: the run's own test split")
-    parser.add_argument("--cache_dir", help="cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)")
-    parser.add_argument("--invert", action="store_true", help="invert the --data images (for dark digits on a light background)")
+    parser.add_argument(
+        "--workdir", required=True, type=Path, help="a run directory of train.fixed or train.varres"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="an ImageFolder tree (folder or .tgz); default: the run's own test split",
+    )
+    parser.add_argument(
+        "--cache_dir", help="cache folder (default: $JAXCONV_CACHE_DIR or ~/.cache/jaxconv)"
+    )
+    parser.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert the --data images (for dark digits on a light background)",
+    )
     parser.add_argument("--per_class", action="store_true", help="print the accuracy of each digit")
-    parser.add_argument("--confusion", action="store_true", help="print the confusion matrix (rows: true digit)")
-    parser.add_argument("--misclassified", action="store_true", help="print each misclassified image with its true and predicted digit")
+    parser.add_argument(
+        "--confusion", action="store_true", help="print the confusion matrix (rows: true digit)"
+    )
+    parser.add_argument(
+        "--misclassified",
+        action="store_true",
+        help="print each misclassified image with its true and predicted digit",
+    )
     args = parser.parse_args(argv)
     details = args.per_class or args.confusion or args.misclassified
     with exit_on_user_error(ValueError):  # a bad image or array is the user's too
@@ -131,10 +163,16 @@ def main(argv=None) -> None:
     if "warning" in result:
         print(result["warning"], file=sys.stderr)
     print_details(result, args.per_class, args.confusion, args.misclassified)
-    for key, wanted in (("per_class", args.per_class), ("confusion", args.confusion), ("misclassified", args.misclassified)):
+    for key, wanted in (
+        ("per_class", args.per_class),
+        ("confusion", args.confusion),
+        ("misclassified", args.misclassified),
+    ):
         if not wanted:
             result.pop(key, None)
-    print(f"{result['data']}: accuracy {result['accuracy']:.4f} on {result['n']} images (checkpoint of epoch {result['epoch']})")
+    print(
+        f"{result['data']}: accuracy {result['accuracy']:.4f} on {result['n']} images (checkpoint of epoch {result['epoch']})"
+    )
     print(json.dumps(result))
 
 

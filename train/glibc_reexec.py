@@ -24,7 +24,11 @@ def keep_freed_memory_in_heap() -> None:
     Skipped off Linux, when either variable is already set (by us or the user),
     and when JAXCONV_NO_REEXEC is set.
     """
-    if sys.platform != "linux" or os.environ.get("JAXCONV_NO_REEXEC") or any(name in os.environ for name in MALLOC_ENV):
+    if (
+        sys.platform != "linux"
+        or os.environ.get("JAXCONV_NO_REEXEC")
+        or any(name in os.environ for name in MALLOC_ENV)
+    ):
         return
     sys.stdout.flush()
     sys.stderr.flush()

@@ -44,15 +44,23 @@ def make_optimizer(config, steps_per_epoch: int) -> optax.GradientTransformation
     if config.lr_schedule == "constant":
         return optax.adam(config.learning_rate)
     if config.lr_schedule == "cosine":
-        return optax.adam(optax.cosine_decay_schedule(config.learning_rate, max(1, config.num_epochs * steps_per_epoch)))
-    raise ConfigError(f"config.lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
+        return optax.adam(
+            optax.cosine_decay_schedule(
+                config.learning_rate, max(1, config.num_epochs * steps_per_epoch)
+            )
+        )
+    raise ConfigError(
+        f"config.lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}"
+    )
 
 
 def _check_batch_sizes(config, num_devices: int) -> None:
     for name in ("batch_size", "eval_batch_size"):
         value = config[name]
         if value < 1 or value % num_devices:
-            raise ConfigError(f"config.{name} = {value} must be a positive multiple of the {num_devices} devices it is sharded over")
+            raise ConfigError(
+                f"config.{name} = {value} must be a positive multiple of the {num_devices} devices it is sharded over"
+            )
 
 
 def evaluate(steps: Steps, params, split: Split, batch_size: int) -> dict:
@@ -60,7 +68,9 @@ def evaluate(steps: Steps, params, split: Split, batch_size: int) -> dict:
     totals = steps.zero_totals()
     for group in split:
         for images, labels, sizes, weights in eval_batches(group, batch_size):
-            totals = totals + steps.eval_batch(params, images, labels, sizes, weights)  # summed on the device
+            totals = totals + steps.eval_batch(
+                params, images, labels, sizes, weights
+            )  # summed on the device
     loss_sum, correct, count = np.asarray(totals, np.float64)  # the one wait for the device
     return {"loss": float(loss_sum / count), "accuracy": float(correct / count), "n": int(count)}
 
@@ -88,10 +98,20 @@ def train_and_evaluate(
     if not resume:
         run.path.mkdir(parents=True, exist_ok=True)
     with run.hold():
-        return _train_and_evaluate(config, run, datasets, make_model, resume, progress or EpochProgress(), on_epoch_end)
+        return _train_and_evaluate(
+            config, run, datasets, make_model, resume, progress or EpochProgress(), on_epoch_end
+        )
 
 
-def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, resume: bool, progress: EpochProgress, on_epoch_end) -> dict:
+def _train_and_evaluate(
+    config,
+    run: RunDir,
+    datasets: Datasets,
+    make_model,
+    resume: bool,
+    progress: EpochProgress,
+    on_epoch_end,
+) -> dict:
     model = make_model(nnx.Rngs(config.seed))
     graphdef, params = nnx.split(model)
     steps_per_epoch = sum(len(g) // config.batch_size for g in datasets.train)
@@ -103,7 +123,9 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
             f"config.max_resolutions = {config.get('max_resolutions')} resolutions): turn augmentation off or raise max_resolutions"
         )
     if steps_per_epoch == 0:
-        raise ConfigError(f"no group of the training split has a full batch of config.batch_size = {config.batch_size} images")
+        raise ConfigError(
+            f"no group of the training split has a full batch of config.batch_size = {config.batch_size} images"
+        )
     tx = make_optimizer(config, steps_per_epoch)
     augment = functools.partial(augment_batch, cfg=config.augmentation) if config.augment else None
     steps = Steps(graphdef, tx, augment)
@@ -115,7 +137,9 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
     if resume:
         commit, state, history = _resume(run, checkpoints, state, progress)
     elif run.read_commit() is not None or run.metrics_file.exists() or run.summary_file.exists():
-        raise RunDirError(f"refusing to overwrite {run.path}: it already holds a run. Continue it with --resume, or choose a new --workdir")
+        raise RunDirError(
+            f"refusing to overwrite {run.path}: it already holds a run. Continue it with --resume, or choose a new --workdir"
+        )
     start_epoch = commit["epoch"] if commit else 0
     state = distributed.put(state, steps.replicated)
     train_groups = [DeviceGroup.put(g, steps.replicated) for g in datasets.train]
@@ -124,17 +148,26 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
         start = time.perf_counter()
         compile_before = steps.compile_seconds
         chunks = epoch_chunks(
-            [len(g) for g in datasets.train], config.batch_size, config.steps_per_call, np.random.default_rng([config.seed, epoch])
+            [len(g) for g in datasets.train],
+            config.batch_size,
+            config.steps_per_call,
+            np.random.default_rng([config.seed, epoch]),
         )
-        epoch_key = distributed.put(jax.random.fold_in(jax.random.key(config.seed), epoch), steps.replicated)
+        epoch_key = distributed.put(
+            jax.random.fold_in(jax.random.key(config.seed), epoch), steps.replicated
+        )
         totals, shown = steps.zero_totals(), time.perf_counter()
         with progress.epoch(epoch, config.num_epochs, steps_per_epoch) as update:
             for i, chunk in enumerate(chunks):
                 group = train_groups[chunk.group]
-                state, totals = steps.train_chunk(state, totals, group, chunk.batch_indices, chunk.valid, epoch_key, i)
+                state, totals = steps.train_chunk(
+                    state, totals, group, chunk.batch_indices, chunk.valid, epoch_key, i
+                )
                 if steps.wait_per_call:
                     jax.block_until_ready(totals)
-                if progress.live and time.perf_counter() - shown > progress.refresh_seconds:  # reading totals waits for the device
+                if (
+                    progress.live and time.perf_counter() - shown > progress.refresh_seconds
+                ):  # reading totals waits for the device
                     loss_sum, _, count = np.asarray(totals)
                     update(int(count) // config.batch_size, loss_sum / max(count, 1))
                     shown = time.perf_counter()
@@ -159,18 +192,24 @@ def _train_and_evaluate(config, run: RunDir, datasets: Datasets, make_model, res
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
 
-    summary = {"status": "finished"} | _final_evaluation(config, steps, checkpoints, commit, state, datasets, history)
+    summary = {"status": "finished"} | _final_evaluation(
+        config, steps, checkpoints, commit, state, datasets, history
+    )
     summary |= {
         "num_params": num_params(model),
         "train_seconds": sum(m["seconds"] for m in history),
         "compile_seconds": steps.compile_seconds,
     }
     run.write_summary(summary)
-    progress.line(f"test accuracy {summary['test_accuracy']:.4f} (best validation epoch {summary['best_epoch']}); wrote {run.path}")
+    progress.line(
+        f"test accuracy {summary['test_accuracy']:.4f} (best validation epoch {summary['best_epoch']}); wrote {run.path}"
+    )
     return summary
 
 
-def _resume(run: RunDir, checkpoints: Checkpoints, state, progress: EpochProgress) -> tuple[dict | None, object, list[dict]]:
+def _resume(
+    run: RunDir, checkpoints: Checkpoints, state, progress: EpochProgress
+) -> tuple[dict | None, object, list[dict]]:
     """(commit record, state, metrics so far) after the last committed epoch with intact checkpoints (None and
     the initial state to start over); whatever was written after it is dropped."""
     commit, restored = checkpoints.resume_point(run.read_commit(), state, progress.line)
@@ -187,11 +226,15 @@ def _resume(run: RunDir, checkpoints: Checkpoints, state, progress: EpochProgres
     done = commit["epoch"] if commit else 0
     history = run.keep_metrics_through(done)
     if [m["epoch"] for m in history] != list(range(1, done + 1)):
-        raise RunDirError(f"{run.metrics_file} lacks epochs the commit record says are done: this run cannot be resumed")
+        raise RunDirError(
+            f"{run.metrics_file} lacks epochs the commit record says are done: this run cannot be resumed"
+        )
     return commit, state, history
 
 
-def _commit_epoch(run: RunDir, checkpoints: Checkpoints, state, record: dict, commit: dict | None) -> dict:
+def _commit_epoch(
+    run: RunDir, checkpoints: Checkpoints, state, record: dict, commit: dict | None
+) -> dict:
     """Save an epoch crash-consistently: its metrics line, its checkpoint(s), then the commit record (the
     one atomic step), then the checkpoints no longer named are removed. Returns the new commit record."""
     epoch, best_val = record["epoch"], commit["best_val_accuracy"] if commit else -1.0
@@ -199,8 +242,14 @@ def _commit_epoch(run: RunDir, checkpoints: Checkpoints, state, record: dict, co
     is_best = record["val_accuracy"] > best_val
     saved = {"epoch": epoch, "best_val_accuracy": max(best_val, record["val_accuracy"])}
     last = checkpoints.save("last", epoch, state, saved)
-    best = checkpoints.save("best", epoch, state, saved) if is_best else commit["checkpoints"]["best"]
-    commit = {"epoch": epoch, "best_epoch": best["epoch"], "best_val_accuracy": saved["best_val_accuracy"]}
+    best = (
+        checkpoints.save("best", epoch, state, saved) if is_best else commit["checkpoints"]["best"]
+    )
+    commit = {
+        "epoch": epoch,
+        "best_epoch": best["epoch"],
+        "best_val_accuracy": saved["best_val_accuracy"],
+    }
     commit |= {"checkpoints": {"last": last, "best": best}}
     run.commit(commit)
     run.remove_unreferenced_checkpoints()
@@ -213,23 +262,50 @@ def _stop_if_diverged(run: RunDir, record: dict, steps_per_epoch: int, history: 
     if math.isfinite(loss) and loss <= EXPLODED_LOSS and math.isfinite(val_loss):
         return
     epoch, exploded = record["epoch"], math.isfinite(loss) and loss > EXPLODED_LOSS
-    what = f"the mean training loss is {loss:.4g}" if exploded or not math.isfinite(loss) else f"the validation loss is {val_loss:.4g}"
+    what = (
+        f"the mean training loss is {loss:.4g}"
+        if exploded or not math.isfinite(loss)
+        else f"the validation loss is {val_loss:.4g}"
+    )
     if exploded:
         what += f" (above {EXPLODED_LOSS:g}: exploded; a uniform guess costs 2.3)"
     reason = (
         f"training diverged in epoch {epoch} (optimizer steps {(epoch - 1) * steps_per_epoch + 1}-{epoch * steps_per_epoch}): "
         f"{what}; nothing of this epoch was saved. Try a smaller config.learning_rate."
     )
-    run.write_summary({"status": "failed", "reason": reason, "failed_epoch": epoch, "failed_epoch_metrics": record, "epochs": len(history)})
+    run.write_summary(
+        {
+            "status": "failed",
+            "reason": reason,
+            "failed_epoch": epoch,
+            "failed_epoch_metrics": record,
+            "epochs": len(history),
+        }
+    )
     raise TrainingDivergedError(reason)
 
 
-def _final_evaluation(config, steps: Steps, checkpoints: Checkpoints, commit: dict, state, datasets: Datasets, history: list[dict]) -> dict:
+def _final_evaluation(
+    config,
+    steps: Steps,
+    checkpoints: Checkpoints,
+    commit: dict,
+    state,
+    datasets: Datasets,
+    history: list[dict],
+) -> dict:
     """Test once: with the best-by-validation state (and, for reference, the last)."""
     best_state, record = checkpoints.restore(commit["checkpoints"]["best"], state)
-    test = evaluate(steps, distributed.put(best_state, steps.replicated)["params"], datasets.test, config.eval_batch_size)
+    test = evaluate(
+        steps,
+        distributed.put(best_state, steps.replicated)["params"],
+        datasets.test,
+        config.eval_batch_size,
+    )
     is_last = record["epoch"] == history[-1]["epoch"] if history else True
-    last = test if is_last else evaluate(steps, state["params"], datasets.test, config.eval_batch_size)
+    last = (
+        test if is_last else evaluate(steps, state["params"], datasets.test, config.eval_batch_size)
+    )
     return {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],

@@ -29,7 +29,9 @@ from train.errors import ConfigError
 
 def flax_conv(in_features: int, out_features: int, *, dtype=None, rngs: nnx.Rngs) -> nnx.Module:
     """XLA's native convolution with the same geometry, for comparisons (train.bench)."""
-    return nnx.Conv(in_features, out_features, kernel_size=(3, 3), padding=1, dtype=dtype, rngs=rngs)
+    return nnx.Conv(
+        in_features, out_features, kernel_size=(3, 3), padding=1, dtype=dtype, rngs=rngs
+    )
 
 
 def num_params(model: nnx.Module) -> int:
@@ -55,21 +57,32 @@ class FixedCNN(nnx.Module):
         rngs: nnx.Rngs,
     ):
         sizes = [1, *channels]
-        self.convs = nnx.List([conv(c_in, c_out, dtype=compute_dtype, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
+        self.convs = nnx.List(
+            [
+                conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
+                for c_in, c_out in zip(sizes[:-1], sizes[1:])
+            ]
+        )
         side = input_size
         for _ in channels:
             side //= 2
         if side < 1:
-            raise ValueError(f"input_size {input_size} is too small for {len(channels)} 2x2 pooling stages")
+            raise ValueError(
+                f"input_size {input_size} is too small for {len(channels)} 2x2 pooling stages"
+            )
         self.input_size = input_size
         self.linear = nnx.Linear(channels[-1] * side * side, num_classes, rngs=rngs)
 
     def __call__(self, images: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         if images.shape[1:3] != (self.input_size, self.input_size):
-            raise ValueError(f"FixedCNN expects {self.input_size}x{self.input_size} images, got {images.shape[1]}x{images.shape[2]}")
+            raise ValueError(
+                f"FixedCNN expects {self.input_size}x{self.input_size} images, got {images.shape[1]}x{images.shape[2]}"
+            )
         x = images
         for conv in self.convs:
-            x = jax.nn.relu(jaxconv.max_pool(conv(x)))  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
+            x = jax.nn.relu(
+                jaxconv.max_pool(conv(x))
+            )  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
         x = x.astype(jnp.float32)  # the classifier in float32 whatever the convolutions computed in
         return self.linear(x.reshape(x.shape[0], -1))  # (N, side·side·C) -> (N, classes)
 
@@ -95,7 +108,12 @@ class VarResCNN(nnx.Module):
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be 'max' or 'mean', got {pooling!r}")
         sizes = [1, *channels]
-        self.convs = nnx.List([conv(c_in, c_out, dtype=compute_dtype, rngs=rngs) for c_in, c_out in zip(sizes[:-1], sizes[1:])])
+        self.convs = nnx.List(
+            [
+                conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
+                for c_in, c_out in zip(sizes[:-1], sizes[1:])
+            ]
+        )
         self.pooling = pooling
         self.min_input = 2 ** len(channels)
         self.linear = nnx.Linear(channels[-1], num_classes, rngs=rngs)
@@ -108,12 +126,18 @@ class VarResCNN(nnx.Module):
             )
         x = images
         for conv in self.convs:
-            x = jax.nn.relu(jaxconv.max_pool(conv(x)))  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
+            x = jax.nn.relu(
+                jaxconv.max_pool(conv(x))
+            )  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
             if mask is not None:
                 mask = jaxconv.max_pool_mask(mask)  # (N, H/2, W/2)
-                x = jnp.where(mask[..., None], x, 0.0)  # outside the image: what zero padding would see
+                x = jnp.where(
+                    mask[..., None], x, 0.0
+                )  # outside the image: what zero padding would see
         pool = jaxconv.global_max_pool if self.pooling == "max" else jaxconv.global_mean_pool
-        return self.linear(pool(x.astype(jnp.float32), mask))  # (N, C) -> (N, classes), pooled in float32
+        return self.linear(
+            pool(x.astype(jnp.float32), mask)
+        )  # (N, C) -> (N, classes), pooled in float32
 
 
 def matching_width(target: int, make_model, max_width: int = 4096) -> int:

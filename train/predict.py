@@ -44,8 +44,14 @@ def predict_images(workdir: Path, images: list[Path], invert: bool = False):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", required=True, type=Path, help="a run directory of train.fixed or train.varres")
-    parser.add_argument("--invert", action="store_true", help="invert every image first (for dark digits on a light background)")
+    parser.add_argument(
+        "--workdir", required=True, type=Path, help="a run directory of train.fixed or train.varres"
+    )
+    parser.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert every image first (for dark digits on a light background)",
+    )
     parser.add_argument("images", nargs="+", type=Path, help="image files")
     args = parser.parse_args(argv)
     from train.errors import exit_on_user_error

@@ -7,7 +7,14 @@ import contextlib
 import sys
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 class EpochProgress:
@@ -56,7 +63,9 @@ class EpochProgress:
                 return
             last = now
             left = (now - start) * (total_steps - steps) / steps
-            self.line(f"epoch {epoch}/{num_epochs}  step {steps}/{total_steps}  loss {loss:.4f}  {now - start:.0f}s, ~{left:.0f}s left")
+            self.line(
+                f"epoch {epoch}/{num_epochs}  step {steps}/{total_steps}  loss {loss:.4f}  {now - start:.0f}s, ~{left:.0f}s left"
+            )
 
         return update
 

@@ -76,7 +76,9 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def changes_that_alter_the_past(saved: ml_collections.ConfigDict, new: ml_collections.ConfigDict, epochs_done: int) -> list[str]:
+def changes_that_alter_the_past(
+    saved: ml_collections.ConfigDict, new: ml_collections.ConfigDict, epochs_done: int
+) -> list[str]:
     """The fields whose change would make a resumed run differ from the uninterrupted one, as 'name (old -> new)'."""
     before, after = _flatten(saved.to_dict()), _flatten(new.to_dict())
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
@@ -84,7 +86,11 @@ def changes_that_alter_the_past(saved: ml_collections.ConfigDict, new: ml_collec
     for name in changed:
         if name in RESUMABLE_CHANGES:
             continue
-        if name == "num_epochs" and after.get("lr_schedule") == "constant" and after[name] >= epochs_done:
+        if (
+            name == "num_epochs"
+            and after.get("lr_schedule") == "constant"
+            and after[name] >= epochs_done
+        ):
             continue  # a constant learning rate does not depend on the length of the run
         refused.append(f"{name} ({before.get(name)!r} -> {after.get(name)!r})")
     return refused
@@ -108,7 +114,9 @@ class RunDir:
     def check_new(self) -> None:
         """Refuse, before anything is written, a workdir a new run cannot use."""
         if self.path.exists() and not self.path.is_dir():
-            raise RunDirError(f"{self.path} is a file, not a run directory: choose another --workdir")
+            raise RunDirError(
+                f"{self.path} is a file, not a run directory: choose another --workdir"
+            )
         if self.path.is_dir():
             if any(p.name != self.lock_file.name for p in self.path.iterdir()):
                 raise RunDirError(
@@ -127,7 +135,9 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"{self.path} is a file, not a run directory")
         if not self.config_file.is_file():
-            raise RunDirError(f"nothing to resume in {self.path}: it has no config.json (start a new run without --resume)")
+            raise RunDirError(
+                f"nothing to resume in {self.path}: it has no config.json (start a new run without --resume)"
+            )
 
     def lock(self) -> None:
         """Become the one writer of the run (until ``release``); RunDirError naming the holder otherwise."""
@@ -143,7 +153,9 @@ class RunDir:
             f.seek(0)
             holder = f.read().strip() or "a process that has not yet said who it is"
             f.close()
-            raise RunDirError(f"{self.path} is in use by another run ({holder}); wait for it to end or choose another --workdir") from None
+            raise RunDirError(
+                f"{self.path} is in use by another run ({holder}); wait for it to end or choose another --workdir"
+            ) from None
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         f.seek(0)
         f.truncate()
@@ -186,10 +198,14 @@ class RunDir:
                 with contextlib.suppress(OSError):
                     p.rmdir()
             if isinstance(err, OSError):
-                raise RunDirError(f"cannot start a run in {self.path}: {err.strerror or err}") from None
+                raise RunDirError(
+                    f"cannot start a run in {self.path}: {err.strerror or err}"
+                ) from None
             raise
 
-    def config_to_run(self, config: ml_collections.ConfigDict, resume: bool, overrides: dict) -> ml_collections.ConfigDict:
+    def config_to_run(
+        self, config: ml_collections.ConfigDict, resume: bool, overrides: dict
+    ) -> ml_collections.ConfigDict:
         """Before the data loads, writing nothing (on resume it takes the lock): a new run's config, its
         workdir checked, or the resumed run's saved config plus ``overrides`` (see ``resume_config``)."""
         if not resume:
@@ -205,7 +221,9 @@ class RunDir:
             self.create(config)
             return
         self.lock()
-        if self.read_config().to_json_best_effort(sort_keys=True) != config.to_json_best_effort(sort_keys=True):
+        if self.read_config().to_json_best_effort(sort_keys=True) != config.to_json_best_effort(
+            sort_keys=True
+        ):
             self.write_config(config)
 
     def discard_new(self) -> None:
@@ -222,11 +240,15 @@ class RunDir:
 
     def read_config(self) -> ml_collections.ConfigDict:
         if not self.config_file.is_file():
-            raise RunDirError(f"{self.path} is not a run of train.fixed or train.varres: it has no config.json")
+            raise RunDirError(
+                f"{self.path} is not a run of train.fixed or train.varres: it has no config.json"
+            )
         try:
             return ml_collections.ConfigDict(json.loads(self.config_file.read_text()))
         except (ValueError, OSError) as err:
-            raise RunDirError(f"{self.config_file} cannot be read ({err}): this workdir cannot be resumed") from None
+            raise RunDirError(
+                f"{self.config_file} cannot be read ({err}): this workdir cannot be resumed"
+            ) from None
 
     def write_config(self, config: ml_collections.ConfigDict) -> None:
         write_atomic(self.config_file, config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
@@ -262,7 +284,9 @@ class RunDir:
             except ValueError:
                 if number == len(lines):  # the last line, with no newline after it: torn
                     break
-                raise RunDirError(f"{self.metrics_file}, line {number}, is not JSON: {line[:60]!r}") from None
+                raise RunDirError(
+                    f"{self.metrics_file}, line {number}, is not JSON: {line[:60]!r}"
+                ) from None
         return records
 
     def keep_metrics_through(self, epoch: int) -> list[dict]:
@@ -301,7 +325,9 @@ class RunDir:
         try:
             return json.loads(self.commit_file.read_text())
         except ValueError as err:  # never torn (os.replace), so this is damage from outside
-            raise RunDirError(f"{self.commit_file} is not valid JSON ({err}): the run's record of its epochs is damaged") from None
+            raise RunDirError(
+                f"{self.commit_file} is not valid JSON ({err}): the run's record of its epochs is damaged"
+            ) from None
 
     def committed_epoch(self) -> int:
         commit = self.read_commit()

@@ -60,12 +60,22 @@ class Steps:
     per distinct image shape is the contract the tests hold it to.
     """
 
-    def __init__(self, graphdef, tx: optax.GradientTransformation, augment: Callable | None = None, mesh: Mesh | None = None):
+    def __init__(
+        self,
+        graphdef,
+        tx: optax.GradientTransformation,
+        augment: Callable | None = None,
+        mesh: Mesh | None = None,
+    ):
         self.graphdef, self.tx, self.augment = graphdef, tx, augment
         self.mesh = mesh or data_mesh()
         self.replicated = NamedSharding(self.mesh, P())
         self.batch_sharded = NamedSharding(self.mesh, P("data"))
-        self.index_shardings = (NamedSharding(self.mesh, P(None, "data")), self.replicated, self.replicated)
+        self.index_shardings = (
+            NamedSharding(self.mesh, P(None, "data")),
+            self.replicated,
+            self.replicated,
+        )
         # On a CPU, Python preparing the next call while XLA computes takes a core from XLA's
         # threads: waiting for each call made a one-batch-per-call epoch 12-18% faster on 2 cores.
         # An accelerator computes on its own, so there the host runs ahead.
@@ -73,7 +83,9 @@ class Steps:
         self.traces = collections.Counter()
         self.compile_seconds = 0.0
         self._compiled = {}
-        self._train_chunk = jax.jit(self._train_chunk_impl, donate_argnums=(0, 1), out_shardings=self.replicated)
+        self._train_chunk = jax.jit(
+            self._train_chunk_impl, donate_argnums=(0, 1), out_shardings=self.replicated
+        )
         self._eval_batch = jax.jit(self._eval_batch_impl, out_shardings=self.replicated)
         self._predict = jax.jit(self._predict_impl, out_shardings=self.replicated)
 
@@ -111,7 +123,9 @@ class Steps:
         return losses.mean(), (losses, logits)
 
     # -- training ------------------------------------------------------------
-    def _train_chunk_impl(self, state, totals, images, labels, sizes, batch_indices, valid, key, chunk):
+    def _train_chunk_impl(
+        self, state, totals, images, labels, sizes, batch_indices, valid, key, chunk
+    ):
         """``k`` steps. batch_indices (k, B) index the group's arrays; valid (k,) bool; totals (3,)
         accumulates [sum of losses, correct, examples] on the device; the step keys derive from
         ``key`` and the chunk's number."""
@@ -120,7 +134,10 @@ class Steps:
         def step(carry, inputs):
             state, totals = carry
             index, is_valid, step_key = inputs
-            batch_images, batch_labels = to_float(images[index]), labels[index]  # (B, H, W, 1), (B,)
+            batch_images, batch_labels = (
+                to_float(images[index]),
+                labels[index],
+            )  # (B, H, W, 1), (B,)
             batch_sizes = None if sizes is None else sizes[index]  # (B, 2)
             if self.augment is not None:
                 batch_images = self.augment(step_key, batch_images)
@@ -129,7 +146,10 @@ class Steps:
                 state["params"], batch_images, batch_labels, batch_sizes
             )
             updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
-            updated = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state}
+            updated = {
+                "params": optax.apply_updates(state["params"], updates),
+                "opt_state": opt_state,
+            }
             # A padding step computes and is then discarded: cheaper than lax.cond, whose branch
             # copies the state in and out on every step (7% of a batch-16 step on the CPU).
             state = jax.tree.map(lambda new, old: jnp.where(is_valid, new, old), updated, state)
@@ -144,13 +164,27 @@ class Steps:
     def zero_totals(self) -> jax.Array:
         return distributed.put(np.zeros(3, np.float32), self.replicated)
 
-    def train_chunk(self, state, totals, group, batch_indices: np.ndarray, valid: np.ndarray, key, chunk: int):
+    def train_chunk(
+        self, state, totals, group, batch_indices: np.ndarray, valid: np.ndarray, key, chunk: int
+    ):
         """Run one chunk of steps on a :class:`DeviceGroup`; returns (state, totals), both on the device.
 
         Nothing here waits for the device: the caller decides when to (reading
         ``totals`` waits)."""
-        batch_indices, valid, chunk = distributed.put((batch_indices, valid, np.int32(chunk)), self.index_shardings)
-        args = (state, totals, group.images, group.labels, group.sizes, batch_indices, valid, key, chunk)
+        batch_indices, valid, chunk = distributed.put(
+            (batch_indices, valid, np.int32(chunk)), self.index_shardings
+        )
+        args = (
+            state,
+            totals,
+            group.images,
+            group.labels,
+            group.sizes,
+            batch_indices,
+            valid,
+            key,
+            chunk,
+        )
         return self._call("train", self._train_chunk, *args)
 
     # -- evaluation ----------------------------------------------------------
@@ -169,7 +203,9 @@ class Steps:
 
     def eval_batch(self, params, images, labels, sizes, weights):
         """Sums of [loss, correct, examples] over one padded batch (weights 0 for padding)."""
-        return self._call("eval", self._eval_batch, params, *self._shard_batch(images, labels, sizes, weights))
+        return self._call(
+            "eval", self._eval_batch, params, *self._shard_batch(images, labels, sizes, weights)
+        )
 
     def predict(self, params, images, sizes=None):
         """Class probabilities (B, classes) for one batch."""

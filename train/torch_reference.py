@@ -42,7 +42,9 @@ class Conv2DFunc(torch.autograd.Function):
         # (b, c_out, p) (b, k, p) -> (c_out, k), summed over batch and pixels -> (c_out, c_in, kh, kw)
         kernel_grad = torch.einsum("bop,bkp->ok", g, u).reshape(kernel_shape)
         u_grad = weights.t() @ g  # (k, c_out) (b, c_out, p) -> (b, k, p)
-        input_grad = F.fold(u_grad, (h, w), (kh, kw), padding=padding, stride=stride)  # the adjoint of unfold
+        input_grad = F.fold(
+            u_grad, (h, w), (kh, kw), padding=padding, stride=stride
+        )  # the adjoint of unfold
         return input_grad, kernel_grad, None, None
 
 
@@ -55,10 +57,15 @@ class UnfoldConv2d(nn.Module):
         nn.init.kaiming_uniform_(self.kernel, a=5**0.5)  # nn.Conv2d's initialisation
 
     def forward(self, x):
-        return Conv2DFunc.apply(x, self.kernel, self.stride, self.padding) + self.bias[None, :, None, None]
+        return (
+            Conv2DFunc.apply(x, self.kernel, self.stride, self.padding)
+            + self.bias[None, :, None, None]
+        )
 
 
-def q8_network(conv: str = "nn", channels=(16, 32, 64), input_size: int = 28, global_pool: bool = False) -> nn.Module:
+def q8_network(
+    conv: str = "nn", channels=(16, 32, 64), input_size: int = 28, global_pool: bool = False
+) -> nn.Module:
     """The Q8 network (or, with ``global_pool``, Q14's with global max pooling) in PyTorch."""
     make = nn.Conv2d if conv == "nn" else UnfoldConv2d
     layers, c_in, side = [], 1, input_size

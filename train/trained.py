@@ -46,7 +46,9 @@ class TrainedRun:
 
     def evaluate(self, split: Split) -> dict:
         # the run may have been trained on another number of devices than there are now
-        return evaluate(self.steps, self.params, split, self.steps.device_multiple(self.config.eval_batch_size))
+        return evaluate(
+            self.steps, self.params, split, self.steps.device_multiple(self.config.eval_batch_size)
+        )
 
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
         """Class probabilities (n, 10), in the order of ``images``."""

@@ -30,7 +30,9 @@ class DeviceGroup:
     @classmethod
     def put(cls, group: ImageGroup, sharding) -> "DeviceGroup":
         sizes = None if group.sizes is None else jax.device_put(group.sizes, sharding)
-        return cls(jax.device_put(group.images, sharding), jax.device_put(group.labels, sharding), sizes)
+        return cls(
+            jax.device_put(group.images, sharding), jax.device_put(group.labels, sharding), sizes
+        )
 
 
 @dataclasses.dataclass
@@ -40,7 +42,9 @@ class Chunk:
     valid: np.ndarray  # (steps_per_call,) bool: False for the padding steps
 
 
-def epoch_chunks(group_sizes: list[int], batch_size: int, steps_per_call: int, rng: np.random.Generator) -> list[Chunk]:
+def epoch_chunks(
+    group_sizes: list[int], batch_size: int, steps_per_call: int, rng: np.random.Generator
+) -> list[Chunk]:
     """The training plan of one epoch: shuffled full batches, chunked, chunks of all groups interleaved."""
     chunks = []
     for g, n in enumerate(group_sizes):
@@ -54,14 +58,18 @@ def epoch_chunks(group_sizes: list[int], batch_size: int, steps_per_call: int, r
         num_chunks = ceil_div(num_batches, steps_per_call)
         k = ceil_div(num_batches, num_chunks)
         pad = num_chunks * k - num_batches
-        batches = np.concatenate([batches, np.zeros((pad, batch_size), np.int32)])  # (num_chunks·k, B)
+        batches = np.concatenate(
+            [batches, np.zeros((pad, batch_size), np.int32)]
+        )  # (num_chunks·k, B)
         valid = np.arange(len(batches)) < num_batches
         for start in range(0, len(batches), k):
             chunks.append(Chunk(g, batches[start : start + k], valid[start : start + k]))
     return [chunks[i] for i in rng.permutation(len(chunks))]
 
 
-def eval_batches(group: ImageGroup, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
+def eval_batches(
+    group: ImageGroup, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
     """(images, labels, sizes, weights) batches covering every image once; the last is padded, weight 0."""
     for start in range(0, len(group), batch_size):
         index = np.arange(start, start + batch_size)

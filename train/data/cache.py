@@ -45,7 +45,9 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         return {name: npz[name] for name in npz.files}
 
 
-def load_cached_arrays(path: Path, required: Callable[[dict], bool] = lambda arrays: True) -> dict[str, np.ndarray] | None:
+def load_cached_arrays(
+    path: Path, required: Callable[[dict], bool] = lambda arrays: True
+) -> dict[str, np.ndarray] | None:
     """The arrays of a cache .npz; None when there is none or it is unreadable (truncated, corrupt)
     or ``required(arrays)`` is false, so the caller rebuilds it. Saying so on one line."""
     if not path.is_file():
@@ -55,7 +57,9 @@ def load_cached_arrays(path: Path, required: Callable[[dict], bool] = lambda arr
         if required(arrays):
             return arrays
         problem = "it lacks arrays it should hold"
-    except Exception as err:  # BadZipFile, EOFError, ValueError, zlib.error...: any unreadable cache is rebuilt
+    except (
+        Exception
+    ) as err:  # BadZipFile, EOFError, ValueError, zlib.error...: any unreadable cache is rebuilt
         problem = f"{type(err).__name__}: {err}"
     print(f"cache {path} is unreadable ({problem}): rebuilding it", file=sys.stderr, flush=True)
     path.unlink(missing_ok=True)

@@ -39,7 +39,9 @@ def _mnist(config, cache: Path, data_dir: Path | None, with_train: bool) -> Data
     test = [ImageGroup(arrays["test_images"], arrays["test_labels"])]
     if not with_train:
         return limit_datasets(config, [], [], test)
-    train, val = train_val_split([ImageGroup(arrays["train_images"], arrays["train_labels"])], config.num_val, config.seed)
+    train, val = train_val_split(
+        [ImageGroup(arrays["train_images"], arrays["train_labels"])], config.num_val, config.seed
+    )
     return limit_datasets(config, train, val, test)
 
 
@@ -62,7 +64,9 @@ def _mnist_varres(config, cache: Path, data_dir: Path | None, with_train: bool) 
         return limit_datasets(config, [], [], test)
     # prepare before splitting: resizing keeps the order of the images, so every
     # model sees the same validation and test images for a seed (paired comparisons)
-    train, val = train_val_split(prepare_groups(config, splits["train"]), config.num_val, config.seed)
+    train, val = train_val_split(
+        prepare_groups(config, splits["train"]), config.num_val, config.seed
+    )
     return limit_datasets(config, train, val, test)
 
 
@@ -73,5 +77,7 @@ def load_datasets(config, cache: Path, data_dir: Path | None, with_train: bool =
     """The train/validation/test splits the config names; ``with_train=False`` prepares only the
     test split (the same images), leaving train and validation empty."""
     if config.dataset not in DATASETS:
-        raise ConfigError(f"config.dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}")
+        raise ConfigError(
+            f"config.dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}"
+        )
     return DATASETS[config.dataset](config, cache, data_dir, with_train)

@@ -24,11 +24,17 @@ class ImageGroup:
 
     def __post_init__(self):
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (n, H, W, C), got {self.images.dtype} {self.images.shape}")
+            raise ValueError(
+                f"images must be uint8 (n, H, W, C), got {self.images.dtype} {self.images.shape}"
+            )
         if self.labels.shape != (len(self.images),):
-            raise ValueError(f"labels must have shape ({len(self.images)},), got {self.labels.shape}")
+            raise ValueError(
+                f"labels must have shape ({len(self.images)},), got {self.labels.shape}"
+            )
         if self.sizes is not None and self.sizes.shape != (len(self.images), 2):
-            raise ValueError(f"sizes must have shape ({len(self.images)}, 2), got {self.sizes.shape}")
+            raise ValueError(
+                f"sizes must have shape ({len(self.images)}, 2), got {self.sizes.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -38,7 +44,11 @@ class ImageGroup:
         return self.images.shape[1:]
 
     def take(self, index: np.ndarray) -> "ImageGroup":
-        return ImageGroup(self.images[index], self.labels[index], None if self.sizes is None else self.sizes[index])
+        return ImageGroup(
+            self.images[index],
+            self.labels[index],
+            None if self.sizes is None else self.sizes[index],
+        )
 
 
 Split = list  # list[ImageGroup]

@@ -37,7 +37,9 @@ def _files(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
                 if member.isfile():
                     yield member.name, (lambda m=member: _read_member(archive, m, source))
     else:
-        raise DataUnavailableError(f"{source} is neither a folder nor a readable tar archive of images")
+        raise DataUnavailableError(
+            f"{source} is neither a folder nor a readable tar archive of images"
+        )
 
 
 @contextlib.contextmanager
@@ -115,7 +117,10 @@ def looks_inverted(image: np.ndarray) -> bool:
 
 
 def read_imagefolder(
-    source: Path, splits: tuple[str, ...] | None = None, every_split: bool = True, with_names: bool = False
+    source: Path,
+    splits: tuple[str, ...] | None = None,
+    every_split: bool = True,
+    with_names: bool = False,
 ) -> dict[str, tuple]:
     """{split: (images as uint8 (H, W) arrays, int32 labels)} of every image in the tree
     (with ``with_names``, a third item: each image's path, ``source/<relative path>``).
@@ -131,10 +136,14 @@ def read_imagefolder(
         if Path(name).suffix.lower() not in IMAGE_SUFFIXES or any(p.startswith(".") for p in parts):
             continue
         if len(parts) < 2:
-            raise DataUnavailableError(f"{source}/{name} is not inside a class folder: expected <digit>/<image> or <split>/<digit>/<image>")
+            raise DataUnavailableError(
+                f"{source}/{name} is not inside a class folder: expected <digit>/<image> or <split>/<digit>/<image>"
+            )
         class_dir = parts[-2]
         if not (len(class_dir) == 1 and class_dir.isdigit()):
-            raise DataUnavailableError(f"class folder {class_dir!r} of {source}/{name} is not a digit 0-9")
+            raise DataUnavailableError(
+                f"class folder {class_dir!r} of {source}/{name} is not a digit 0-9"
+            )
         split = parts[-3] if len(parts) >= 3 and parts[-3] in ("train", "test") else NO_SPLIT
         if splits is not None and split not in splits:
             continue
@@ -143,10 +152,17 @@ def read_imagefolder(
         names[split].append(f"{source}/{name}")
     if not images:
         wanted = f" in the split(s) {', '.join(splits)}" if splits else ""
-        raise DataUnavailableError(f"no images found in {source}{wanted}: expected <split>/<digit>/<image> or <digit>/<image>")
+        raise DataUnavailableError(
+            f"no images found in {source}{wanted}: expected <split>/<digit>/<image> or <digit>/<image>"
+        )
     for split in splits if splits and every_split else ():
         if split not in images:
-            raise DataUnavailableError(f"the {split!r} split of {source} is empty: expected {split}/<digit>/<image> files")
+            raise DataUnavailableError(
+                f"the {split!r} split of {source} is empty: expected {split}/<digit>/<image> files"
+            )
     if with_names:
-        return {split: (images[split], np.asarray(labels[split], np.int32), names[split]) for split in images}
+        return {
+            split: (images[split], np.asarray(labels[split], np.int32), names[split])
+            for split in images
+        }
     return {split: (images[split], np.asarray(labels[split], np.int32)) for split in images}

@@ -52,38 +52,60 @@ def _manual_dir(data_dir: Path | None) -> tuple[Path | None, list[str]]:
     return (folder if not missing else None), missing
 
 
-def _prepare_with_tfds(cache: Path, manual_dir: Path | None, download: bool, data_dir: Path | None, missing):
+def _prepare_with_tfds(
+    cache: Path, manual_dir: Path | None, download: bool, data_dir: Path | None, missing
+):
     where = f"{data_dir / 'mnist'}" if data_dir else "$JAXCONV_DATA_DIR (unset)"
     how = (
-        "Set $JAXCONV_DATA_DIR to a folder whose mnist/ holds the four canonical MNIST files (" + ", ".join(MNIST_FILES) + "), "
+        "Set $JAXCONV_DATA_DIR to a folder whose mnist/ holds the four canonical MNIST files ("
+        + ", ".join(MNIST_FILES)
+        + "), "
         "or run once on a machine that can reach the internet so TFDS can download them."
     )
     if manual_dir is None and not download:
-        raise DataUnavailableError(f"MNIST not found: {where} is missing {', '.join(missing)}, and downloading is off. {how}")
-    source = f"the files in {manual_dir}" if manual_dir else f"a download (nothing usable in {where})"
+        raise DataUnavailableError(
+            f"MNIST not found: {where} is missing {', '.join(missing)}, and downloading is off. {how}"
+        )
+    source = (
+        f"the files in {manual_dir}" if manual_dir else f"a download (nothing usable in {where})"
+    )
     try:
         if manual_dir is None and not network_reachable(DOWNLOAD_HOST):
             # fail at once: TFDS would retry the unreachable network for minutes
             raise ConnectionError(f"{DOWNLOAD_HOST} cannot be reached")
         tfds = import_tfds()
         quiet = contextlib.nullcontext()
-        if manual_dir is not None:  # nothing is downloaded: no "Downloading" line or "Dl Completed" bars
+        if (
+            manual_dir is not None
+        ):  # nothing is downloaded: no "Downloading" line or "Dl Completed" bars
             tfds.disable_progress_bar()
             quiet = contextlib.redirect_stdout(io.StringIO())
-            print(f"preparing MNIST from {manual_dir} into {cache} (once; about a minute)", flush=True)
+            print(
+                f"preparing MNIST from {manual_dir} into {cache} (once; about a minute)", flush=True
+            )
         builder = tfds.builder(TFDS_NAME, data_dir=str(cache / "tensorflow_datasets"))
-        config = tfds.download.DownloadConfig(manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False)
+        config = tfds.download.DownloadConfig(
+            manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False
+        )
         with quiet:
-            builder.download_and_prepare(download_dir=str(cache / "downloads"), download_config=config)
+            builder.download_and_prepare(
+                download_dir=str(cache / "downloads"), download_config=config
+            )
     except Exception as err:  # TFDS raises many kinds; the user needs one sentence
-        raise DataUnavailableError(f"MNIST could not be prepared from {source}: {type(err).__name__}: {err}. {how}") from None
+        raise DataUnavailableError(
+            f"MNIST could not be prepared from {source}: {type(err).__name__}: {err}. {how}"
+        ) from None
     arrays = {}
     for split in ("train", "test"):
         try:
             data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
         except Exception as err:  # DataLossError for a truncated record
-            files = ", ".join(str(f) for f in sorted(Path(builder.data_dir).glob(f"mnist-{split}.tfrecord*")))
-            reason = re.sub(r"\{\{.*?\}\}\s*|\s+", " ", str(err)).strip()  # TensorFlow's op prefix and newlines
+            files = ", ".join(
+                str(f) for f in sorted(Path(builder.data_dir).glob(f"mnist-{split}.tfrecord*"))
+            )
+            reason = re.sub(
+                r"\{\{.*?\}\}\s*|\s+", " ", str(err)
+            ).strip()  # TensorFlow's op prefix and newlines
             raise DataUnavailableError(
                 f"TFDS's prepared MNIST cannot be read: {files} is truncated or corrupt ({type(err).__name__}: {reason[:200]}). "
                 f"Delete {builder.data_dir} and run again to prepare it anew."
@@ -93,7 +115,9 @@ def _prepare_with_tfds(cache: Path, manual_dir: Path | None, download: bool, dat
     return arrays
 
 
-def load_mnist(cache: Path, data_dir: Path | None = None, download: bool = True) -> dict[str, np.ndarray]:
+def load_mnist(
+    cache: Path, data_dir: Path | None = None, download: bool = True
+) -> dict[str, np.ndarray]:
     """``{train,test}_{images,labels}``: uint8 (n, 28, 28, 1) and int32 (n,), 60,000 and 10,000.
 
     **Arguments:**
@@ -105,7 +129,12 @@ def load_mnist(cache: Path, data_dir: Path | None = None, download: bool = True)
     looked and how to provide it.
     """
     npz = cache / "mnist" / "mnist-3.0.1.npz"
-    arrays = load_cached_arrays(npz, lambda arrays: set(arrays) == {f"{s}_{k}" for s in ("train", "test") for k in ("images", "labels")})
+    arrays = load_cached_arrays(
+        npz,
+        lambda arrays: (
+            set(arrays) == {f"{s}_{k}" for s in ("train", "test") for k in ("images", "labels")}
+        ),
+    )
     if arrays is not None:
         return arrays
     manual_dir, missing = _manual_dir(data_dir)

@@ -38,7 +38,9 @@ def source_identity(source: Path) -> str:
         for path in sorted(source.rglob("*")):
             if path.is_file():
                 stat = path.stat()
-                digest.update(f"{path.relative_to(source).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+                digest.update(
+                    f"{path.relative_to(source).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
+                )
     return digest.hexdigest()[:16]
 
 
@@ -52,7 +54,12 @@ def download(url: str, target: Path) -> Path:
             raise ConnectionError(f"{host} cannot be reached")
         with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            columns = (TextColumn(f"downloading {url}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+            columns = (
+                TextColumn(f"downloading {url}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+            )
             with Progress(*columns, transient=True) as bar:
                 task = bar.add_task("download", total=total)
                 for block in iter(lambda: response.read(1 << 20), b""):
@@ -83,7 +90,9 @@ def find_source(cache: Path, data_dir: Path | None, allow_download: bool) -> Pat
     return download(URL, cache / ARCHIVE)
 
 
-def load_imagefolder_groups(source: Path, cache: Path, splits: tuple[str, ...]) -> dict[str, list[ImageGroup]]:
+def load_imagefolder_groups(
+    source: Path, cache: Path, splits: tuple[str, ...]
+) -> dict[str, list[ImageGroup]]:
     """{split: groups by resolution} of an ImageFolder source, through the .npz cache."""
     key = source_identity(source)
     files = {split: cache / "imagefolder" / f"{source.name}-{key}-{split}.npz" for split in splits}
@@ -99,7 +108,9 @@ def load_imagefolder_groups(source: Path, cache: Path, splits: tuple[str, ...]) 
     return result
 
 
-def load_mnist_varres(cache: Path, data_dir: Path | None, download: bool = True) -> dict[str, list[ImageGroup]]:
+def load_mnist_varres(
+    cache: Path, data_dir: Path | None, download: bool = True
+) -> dict[str, list[ImageGroup]]:
     """{"train": groups, "test": groups}, one uint8 (n, H, W, 1) group per resolution."""
     return load_imagefolder_groups(find_source(cache, data_dir, download), cache, ("train", "test"))
 
@@ -113,7 +124,9 @@ def _groups_to_arrays(groups: list[ImageGroup]) -> dict:
 
 def _holds_groups(arrays: dict) -> bool:
     count = sum(1 for name in arrays if name.startswith("images_"))
-    return count > 0 and set(arrays) == {f"{kind}_{i}" for kind in ("images", "labels") for i in range(count)}
+    return count > 0 and set(arrays) == {
+        f"{kind}_{i}" for kind in ("images", "labels") for i in range(count)
+    }
 
 
 def _groups_from_arrays(arrays: dict) -> list[ImageGroup]:

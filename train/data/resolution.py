@@ -20,7 +20,9 @@ def group_by_resolution(images: list[np.ndarray], labels: np.ndarray) -> list[Im
     for i, image in enumerate(images):
         members[image.shape].append(i)
     return [
-        ImageGroup(np.stack([images[i] for i in index])[..., None], labels[np.asarray(index)])  # (n, H, W, 1)
+        ImageGroup(
+            np.stack([images[i] for i in index])[..., None], labels[np.asarray(index)]
+        )  # (n, H, W, 1)
         for shape, index in sorted(members.items())
     ]
 
@@ -31,7 +33,9 @@ def bucket(groups: list[ImageGroup], max_shapes: int, step: int) -> list[ImageGr
     ``max_shapes`` canvases remain), with its true size kept for the mask. Unchanged when
     there are at most ``max_shapes`` resolutions already."""
     if max_shapes < 1 or step < 1:
-        raise ValueError(f"bucketing needs max_shapes >= 1 and step >= 1, got {max_shapes} and {step}")
+        raise ValueError(
+            f"bucketing needs max_shapes >= 1 and step >= 1, got {max_shapes} and {step}"
+        )
     if len(groups) <= max_shapes:
         return groups
     images = [im[..., 0] for g in groups for im in _unpadded(g)]
@@ -74,7 +78,9 @@ def resize_all(groups: list[ImageGroup], size: int) -> ImageGroup:
     """Every image resized to size × size (bilinear, antialiased when shrinking, like
     torchvision's Resize on PIL images in Q12), as one group."""
     resized = [
-        np.asarray(Image.fromarray(image[..., 0]).resize((size, size), Image.BILINEAR), np.uint8) for g in groups for image in _unpadded(g)
+        np.asarray(Image.fromarray(image[..., 0]).resize((size, size), Image.BILINEAR), np.uint8)
+        for g in groups
+        for image in _unpadded(g)
     ]
     labels = np.concatenate([g.labels for g in groups])
     return ImageGroup(np.stack(resized)[..., None], labels)  # (n, size, size, 1)

@@ -60,12 +60,22 @@ class Runner:
             self.reused += 1
         else:
             resume = run_dir.config_file.is_file()
-            print(f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> {run_dir.path}", flush=True)
+            print(
+                f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> {run_dir.path}",
+                flush=True,
+            )
             try:
                 config = run_dir.config_to_run(config, resume, {})
                 datasets = load_datasets(config, self.cache, self.data)
                 run_dir.start(config, resume)
-                train_and_evaluate(config, run_dir, datasets, model_factory(config), resume=resume, progress=EpochProgress(live=False))
+                train_and_evaluate(
+                    config,
+                    run_dir,
+                    datasets,
+                    model_factory(config),
+                    resume=resume,
+                    progress=EpochProgress(live=False),
+                )
             finally:
                 run_dir.release()
             self.trained += 1
@@ -77,16 +87,27 @@ class Runner:
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
     """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" for a tuned experiment)."""
     if not experiment.tune_on_validation:
-        return {"variants": {v.label: [runner.result(variant_config(v, s, quick), v.label) for s in seeds] for v in experiment.variants}}
+        return {
+            "variants": {
+                v.label: [runner.result(variant_config(v, s, quick), v.label) for s in seeds]
+                for v in experiment.variants
+            }
+        }
     tuning, chosen = {}, {}
     for variant in experiment.variants:  # first seed only
-        tuning.setdefault(variant.model, {})[variant.label] = runner.result(variant_config(variant, seeds[0], quick), variant.label)
+        tuning.setdefault(variant.model, {})[variant.label] = runner.result(
+            variant_config(variant, seeds[0], quick), variant.label
+        )
     for model, candidates in tuning.items():
-        chosen[model] = max(candidates, key=lambda label: candidates[label]["summary"]["best_val_accuracy"])
+        chosen[model] = max(
+            candidates, key=lambda label: candidates[label]["summary"]["best_val_accuracy"]
+        )
     variants = {}
     for variant in experiment.variants:
         if chosen[variant.model] == variant.label:
-            variants[variant.model] = [runner.result(variant_config(variant, s, quick), variant.label) for s in seeds]
+            variants[variant.model] = [
+                runner.result(variant_config(variant, s, quick), variant.label) for s in seeds
+            ]
     return {"variants": variants, "tuning": tuning, "chosen": chosen}
 
 
@@ -115,8 +136,19 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     experiments = configs.report.get_experiments(quick)
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
-    results["q17"] = run_experiment(configs.report.q17_experiment(pooling, quick), runner, seeds, quick) | {"pooling": pooling}
-    this_call = {"runs_trained": runner.trained, "runs_reused": runner.reused, "seconds": time.perf_counter() - start}
-    info = {"quick": quick, "seeds": list(seeds), **this_call, "calls": _log_call(report_dir, this_call)}
+    results["q17"] = run_experiment(
+        configs.report.q17_experiment(pooling, quick), runner, seeds, quick
+    ) | {"pooling": pooling}
+    this_call = {
+        "runs_trained": runner.trained,
+        "runs_reused": runner.reused,
+        "seconds": time.perf_counter() - start,
+    }
+    info = {
+        "quick": quick,
+        "seeds": list(seeds),
+        **this_call,
+        "calls": _log_call(report_dir, this_call),
+    }
     write_report(report_dir, results, info, runner.cache, runner.data)
     return info

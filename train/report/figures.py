@@ -100,7 +100,10 @@ def augmentation_grid(path: Path, images: np.ndarray, augmented: list[np.ndarray
         axes[0, c].set_title("original" if c == 0 else "", fontsize=8)
     for r in range(1, rows):
         axes[r, 0].set_ylabel(f"draw {r}", fontsize=8)
-    fig.suptitle("Q9: training images and random augmentations (rotation, scale, shift, brightness, contrast)", fontsize=9)
+    fig.suptitle(
+        "Q9: training images and random augmentations (rotation, scale, shift, brightness, contrast)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -19,7 +19,12 @@ from train.report.stats import best_by_mean, compare, pct, seconds, verdict
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+    ]
 
 
 def _variant_rows(variants: dict, keys=("test_accuracy", "best_val_accuracy")) -> list[list[str]]:
@@ -30,11 +35,20 @@ def _variant_rows(variants: dict, keys=("test_accuracy", "best_val_accuracy")) -
     return rows
 
 
-VARIANT_HEADER = ["variant", "test accuracy (%)", "best validation accuracy (%)", "epochs", "time per run (s)"]
+VARIANT_HEADER = [
+    "variant",
+    "test accuracy (%)",
+    "best validation accuracy (%)",
+    "epochs",
+    "time per run (s)",
+]
 
 
 def part1() -> list[str]:
-    refused = jax.ShapeDtypeStruct((1, 1080, 1920, 8), jnp.float32), jax.ShapeDtypeStruct((5, 5, 3, 16), jnp.float32)
+    refused = (
+        jax.ShapeDtypeStruct((1, 1080, 1920, 8), jnp.float32),
+        jax.ShapeDtypeStruct((5, 5, 3, 16), jnp.float32),
+    )
     try:
         jax.eval_shape(lambda x, k: jaxconv.conv2d(x, k, 2, 1), *refused)
         refusal = "(not refused: this is a bug)"
@@ -100,7 +114,9 @@ def q8_section(result: dict, figure: str) -> list[str]:
     ]
 
 
-def comparison_section(title: str, result: dict, a: str, b: str, key: str, figure: str | None, extra: list[str]) -> list[str]:
+def comparison_section(
+    title: str, result: dict, a: str, b: str, key: str, figure: str | None, extra: list[str]
+) -> list[str]:
     variants = result["variants"]
     lines = [title, "", *_table(VARIANT_HEADER, _variant_rows(variants))]
     lines += [
@@ -123,8 +139,14 @@ def q15_table() -> list[str]:
     rows = [
         ["fixed, 28×28 input (Q8)", count(lambda: FixedCNN(rngs=nnx.Rngs(0)))],
         ["variable, N = 64", count(lambda: VarResCNN((16, 32, 64), rngs=nnx.Rngs(0)))],
-        ["variable, N = 81 (closest to the fixed network)", count(lambda: VarResCNN((16, 32, 81), rngs=nnx.Rngs(0)))],
-        [f"variable deep, channels {DEEP_CHANNELS}", count(lambda: VarResCNN(DEEP_CHANNELS, rngs=nnx.Rngs(0)))],
+        [
+            "variable, N = 81 (closest to the fixed network)",
+            count(lambda: VarResCNN((16, 32, 81), rngs=nnx.Rngs(0))),
+        ],
+        [
+            f"variable deep, channels {DEEP_CHANNELS}",
+            count(lambda: VarResCNN(DEEP_CHANNELS, rngs=nnx.Rngs(0))),
+        ],
         ["fixed, 64×64 input (Q17)", count(lambda: FixedCNN(input_size=64, rngs=nnx.Rngs(0)))],
     ]
     return [
@@ -137,7 +159,12 @@ def q15_table() -> list[str]:
 
 def q17_section(result: dict, figure: str) -> list[str]:
     tuning_rows = [
-        [model, label.split("lr ")[1], f"{100 * run['summary']['best_val_accuracy']:.2f}", "✓" if result["chosen"][model] == label else ""]
+        [
+            model,
+            label.split("lr ")[1],
+            f"{100 * run['summary']['best_val_accuracy']:.2f}",
+            "✓" if result["chosen"][model] == label else "",
+        ]
         for model, candidates in result["tuning"].items()
         for label, run in candidates.items()
     ]
@@ -147,16 +174,27 @@ def q17_section(result: dict, figure: str) -> list[str]:
         "**Q17.** Tuning (no augmentation): each model's learning rate chosen on the validation accuracy of the first seed, "
         "then the chosen setting trained with every seed and compared on the test set.",
         "",
-        *_table(["model", "learning rate", "validation accuracy, first seed (%)", "chosen"], tuning_rows),
+        *_table(
+            ["model", "learning rate", "validation accuracy, first seed (%)", "chosen"], tuning_rows
+        ),
         *_table(VARIANT_HEADER, _variant_rows(variants)),
     ]
     for other in variants:
         if other != reference:
-            lines += [f"* {verdict(compare(variants[reference], variants[other], 'test_accuracy'), reference, other)}"]
+            lines += [
+                f"* {verdict(compare(variants[reference], variants[other], 'test_accuracy'), reference, other)}"
+            ]
     tuning = result["tuning"]
-    at_edge = [model for model, candidates in tuning.items() if len(candidates) > 2 and result["chosen"][model] in _ends(candidates)]
+    at_edge = [
+        model
+        for model, candidates in tuning.items()
+        if len(candidates) > 2 and result["chosen"][model] in _ends(candidates)
+    ]
     if at_edge:
-        lines += ["", f"The chosen learning rate is at an end of the tried range for {', '.join(at_edge)}: a wider range might do better."]
+        lines += [
+            "",
+            f"The chosen learning rate is at an end of the tried range for {', '.join(at_edge)}: a wider range might do better.",
+        ]
     return lines + ["", f"![Q17]({figure})", ""]
 
 
@@ -194,14 +232,28 @@ QUICK_WARNING = (
 )
 
 
-def write_report(report_dir: Path, results: dict, info: dict, cache: Path, data: Path | None) -> None:
+def write_report(
+    report_dir: Path, results: dict, info: dict, cache: Path, data: Path | None
+) -> None:
     figure_dir = report_dir / "figures"
     figure_dir.mkdir(exist_ok=True)
     figures.sweep_heatmap(figure_dir / "q8_heatmap.png", results["q8"]["variants"])
-    figures.learning_curves(figure_dir / "q9_augmentation.png", results["q9"]["variants"], "Q9: baseline against augmented")
-    figures.learning_curves(figure_dir / "q16_pooling.png", results["q16"]["variants"], "Q16: global max against global mean pooling")
-    q17 = {results["q17"]["chosen"][model]: runs for model, runs in results["q17"]["variants"].items()}  # labels with the chosen lr
-    figures.learning_curves(figure_dir / "q17_models.png", q17, "Q17: tuned fixed against tuned variable resolution")
+    figures.learning_curves(
+        figure_dir / "q9_augmentation.png",
+        results["q9"]["variants"],
+        "Q9: baseline against augmented",
+    )
+    figures.learning_curves(
+        figure_dir / "q16_pooling.png",
+        results["q16"]["variants"],
+        "Q16: global max against global mean pooling",
+    )
+    q17 = {
+        results["q17"]["chosen"][model]: runs for model, runs in results["q17"]["variants"].items()
+    }  # labels with the chosen lr
+    figures.learning_curves(
+        figure_dir / "q17_models.png", q17, "Q17: tuned fixed against tuned variable resolution"
+    )
     _augmentation_examples(figure_dir / "q9_examples.png", cache, data)
 
     seeds = info["seeds"]
@@ -243,12 +295,17 @@ def write_report(report_dir: Path, results: dict, info: dict, cache: Path, data:
             "global mean",
             "best_val_accuracy",
             "figures/q16_pooling.png",
-            [f"Chosen for Q17, by mean validation accuracy: **global {results['q17']['pooling']} pooling**.", ""],
+            [
+                f"Chosen for Q17, by mean validation accuracy: **global {results['q17']['pooling']} pooling**.",
+                "",
+            ],
         ),
         *q17_section(results["q17"], "figures/q17_models.png"),
     ]
     (report_dir / "report.md").write_text("\n".join(lines) + "\n")
-    (report_dir / "results.json").write_text(json.dumps({"info": info, "results": results}, indent=1) + "\n")
+    (report_dir / "results.json").write_text(
+        json.dumps({"info": info, "results": results}, indent=1) + "\n"
+    )
 
 
 def _build_time(calls: list[dict]) -> str:
@@ -262,5 +319,8 @@ def _augmentation_examples(path: Path, cache: Path, data: Path | None) -> None:
     from train.data.mnist import load_mnist
 
     images = jnp.asarray(load_mnist(cache, data)["train_images"][:8], jnp.float32) / 255.0
-    draws = [np.asarray(augment_batch(jax.random.key(seed), images, default_augmentation())) for seed in (1, 2, 3)]
+    draws = [
+        np.asarray(augment_batch(jax.random.key(seed), images, default_augmentation()))
+        for seed in (1, 2, 3)
+    ]
     figures.augmentation_grid(path, np.asarray(images), draws)

@@ -31,7 +31,9 @@ def pct(results: list[dict], key: str = "test_accuracy") -> str:
 
 def seconds(results: list[dict]) -> str:
     """Mean wall time of a run's epochs (training and validation) plus compilation, seconds."""
-    mean, _ = mean_std(r["summary"]["train_seconds"] + r["summary"]["compile_seconds"] for r in results)
+    mean, _ = mean_std(
+        r["summary"]["train_seconds"] + r["summary"]["compile_seconds"] for r in results
+    )
     return f"{mean:.0f}"
 
 
@@ -46,10 +48,16 @@ def compare(a: list[dict], b: list[dict], key: str) -> dict:
     va, vb = values(a, key), values(b, key)
     seeds = sorted(set(va) & set(vb))
     diffs = np.array([va[s] - vb[s] for s in seeds])
-    result = {"seeds": seeds, "diffs": diffs.tolist(), "mean_diff": float(diffs.mean()) if len(diffs) else float("nan")}
+    result = {
+        "seeds": seeds,
+        "diffs": diffs.tolist(),
+        "mean_diff": float(diffs.mean()) if len(diffs) else float("nan"),
+    }
     if len(diffs) < 2:
         result |= {"p": None, "exceeds_noise": None}
-    elif np.all(diffs == diffs[0]):  # no spread at all: the t statistic is undefined, so is the test
+    elif np.all(
+        diffs == diffs[0]
+    ):  # no spread at all: the t statistic is undefined, so is the test
         result |= {"p": None, "exceeds_noise": None}
     else:
         p = float(stats.ttest_rel([va[s] for s in seeds], [vb[s] for s in seeds]).pvalue)
