@@ -12,7 +12,8 @@ from train.data.groups import ImageGroup
 def blobs(
     n: int, height: int = 28, width: int = 28, seed: int = 0, canvas: tuple[int, int] | None = None
 ) -> ImageGroup:
-    """``n`` images of (height, width); with ``canvas``, pasted at the top-left of a larger canvas (sizes set)."""
+    """``n`` images of (height, width); with ``canvas``, pasted at the top-left of a larger canvas
+    (sizes set)."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.int32)
     images = rng.integers(0, 60, (n, height, width, 1)).astype(np.uint8)

@@ -1,4 +1,5 @@
-"""Every bad config value is refused before any work starts: one line naming the field, exit status 2."""
+"""Every bad config value is refused before any work starts: one line naming the field, exit
+status 2."""
 
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def test_the_default_configs_are_valid_and_every_field_has_a_rule():
     "base, field, value, allowed", BAD_VALUES, ids=[f"{f}={v!r}" for _, f, v, _ in BAD_VALUES]
 )
 def test_bad_value_is_one_line_naming_the_field_and_what_it_allows(base, field, value, allowed):
-    # not type-safe: values of another type than the default's, as a hand-edited config.json may hold
+    # not type-safe: values of another type than the default's, as a hand-edited config.json may
+    # hold
     config = ml_collections.ConfigDict(BASES[base].get_config().to_dict(), type_safe=False)
     config.update_from_flattened_dict({field: value})
     with pytest.raises(ConfigError) as info:

@@ -28,7 +28,8 @@ def tiny_config():
 
 
 def train(workdir, resume=False, lines=None):
-    """The tiny run in ``workdir`` (a new one, or continued with ``resume``), as train.fixed runs it."""
+    """The tiny run in ``workdir`` (a new one, or continued with ``resume``), as train.fixed runs
+    it."""
     progress = EpochProgress(live=False)
     if lines is not None:
         progress.line = lines.append
@@ -68,10 +69,10 @@ class Killed(BaseException):
 
 
 def kill_at(monkeypatch, point: str, epoch: int):
-    """Make the save sequence of ``epoch`` die at ``point``: halfway through writing its metrics line ("torn"),
-    after checkpoint last or best ("last", "best"; both leave the epoch's metrics line beyond the commit),
-    halfway through writing checkpoint last ("half-last"), or after the commit record, before the old
-    checkpoints are removed ("commit")."""
+    """Make the save sequence of ``epoch`` die at ``point``: halfway through writing its metrics
+    line ("torn"), after checkpoint last or best ("last", "best"; both leave the epoch's metrics
+    line beyond the commit), halfway through writing checkpoint last ("half-last"), or after the
+    commit record, before the old checkpoints are removed ("commit")."""
     append, save, commit = RunDir.append_metrics, Checkpoints.save, RunDir.commit
 
     def append_metrics(self, record):

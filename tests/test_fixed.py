@@ -55,7 +55,8 @@ def test_short_real_mnist_run_from_the_command_line(tmp_path, mnist_cache):
     workdir = tmp_path / "run"
     command = [
         sys.executable, "-m", "train.fixed", f"--workdir={workdir}", f"--cache_dir={mnist_cache}",
-        "--config.num_epochs=2", "--config.max_train_examples=3000", "--config.max_eval_examples=2000",
+        "--config.num_epochs=2", "--config.max_train_examples=3000",
+        "--config.max_eval_examples=2000",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

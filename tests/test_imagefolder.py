@@ -189,7 +189,8 @@ def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
 
 
 def _mode_cases():
-    """(name, encoded image, expected uint8 (H, W)): a digit-like square of ink 204 on 0, in many modes."""
+    """(name, encoded image, expected uint8 (H, W)): a digit-like square of ink 204 on 0, in many
+    modes."""
     ink = np.zeros((8, 8), np.uint8)
     ink[2:6, 3:5] = 204
     opaque = np.where(ink > 0, 255, 0).astype(np.uint8)

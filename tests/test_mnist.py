@@ -13,7 +13,8 @@ from train.errors import DataUnavailableError
 DATA_DIR = os.environ.get("JAXCONV_DATA_DIR")
 needs_mnist = pytest.mark.skipif(
     not DATA_DIR or not (Path(DATA_DIR) / "mnist").is_dir(),
-    reason="JAXCONV_DATA_DIR is unset or has no mnist/ folder: the real-data loader test needs the four MNIST files",
+    reason="JAXCONV_DATA_DIR is unset or has no mnist/ folder: "
+    "the real-data loader test needs the four MNIST files",
 )
 # per-class counts of the canonical 10,000-image MNIST test set
 MNIST_TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

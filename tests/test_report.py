@@ -19,7 +19,8 @@ FIGURES = ("q8_heatmap", "q9_augmentation", "q9_examples", "q16_pooling", "q17_m
 
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory, mnist_cache):
-    """One quick report for the module: (its folder, make_report's info, the parsed results.json)."""
+    """One quick report for the module: (its folder, make_report's info, the parsed
+    results.json)."""
     report_dir = tmp_path_factory.mktemp("report")
     info = make_report(report_dir, quick=True, cache=mnist_cache)
     return report_dir, info, json.loads((report_dir / "results.json").read_text())["results"]
@@ -88,7 +89,8 @@ def test_q17_uses_the_pooling_q16_chose_and_shares_its_run(quick_report):
         for label, runs in results["q16"]["variants"].items()
     }
     assert results["q17"]["pooling"] == max(mean_val, key=mean_val.get).removeprefix("global ")
-    # the Q16 run of the chosen pooling is the same run as Q17's variable network at the same learning rate
+    # the Q16 run of the chosen pooling is the same run as Q17's variable network at the same
+    # learning rate
     q16_run = results["q16"]["variants"][f"global {results['q17']['pooling']}"][0]["run"]
     q17_runs = {
         run["run"]

@@ -1,5 +1,5 @@
-"""The run directory: one writer, no half-made runs, strict JSON, a resume that cannot rewrite the past,
-and a diverging run that stops with a failed summary."""
+"""The run directory: one writer, no half-made runs, strict JSON, a resume that cannot rewrite the
+past, and a diverging run that stops with a failed summary."""
 
 import errno
 import json

@@ -1,4 +1,5 @@
-"""The shared training loop, on synthetic data: learning, resume, determinism, compilation, evaluation."""
+"""The shared training loop, on synthetic data: learning, resume, determinism, compilation,
+evaluation."""
 
 import json
 
@@ -100,7 +101,8 @@ def test_one_compilation_for_training_and_one_for_evaluation(tmp_path, monkeypat
         made.append(self)
 
     monkeypatch.setattr(Steps, "__init__", recording_init)
-    # 500 training images at batch 16: 31 full batches (a ragged 4 dropped), chunks of 8 steps (one padded);
+    # 500 training images at batch 16: 31 full batches (a ragged 4 dropped), chunks of 8 steps
+    # (one padded);
     # 250 evaluation images at batch 100: the last batch is partial
     run(tmp_path, "run", small_config(num_epochs=2), blob_datasets(num_train=500))
     (steps,) = made

@@ -1,4 +1,5 @@
-"""train.varres: the variable-resolution network, masked padding, per-shape compilation, interleaving."""
+"""train.varres: the variable-resolution network, masked padding, per-shape compilation,
+interleaving."""
 
 import json
 from collections import Counter
@@ -93,7 +94,8 @@ def small_varres_config(**overrides):
 
 
 def three_resolution_datasets():
-    # 90 / 70 / 45 training images of three resolutions (one not square): every group has a partial batch
+    # 90 / 70 / 45 training images of three resolutions (one not square): every group has a
+    # partial batch
     train = [blobs(90, 32, 32, seed=1), blobs(70, 48, 48, seed=2), blobs(45, 40, 24, seed=3)]
     val = [blobs(30, 32, 32, seed=4), blobs(23, 48, 48, seed=5), blobs(17, 40, 24, seed=6)]
     test = [blobs(31, 32, 32, seed=7), blobs(20, 48, 48, seed=8), blobs(19, 40, 24, seed=9)]
@@ -163,7 +165,8 @@ def test_a_call_takes_several_batches_of_one_resolution_and_resolutions_still_in
 
 
 def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path):
-    """Many resolutions -> few canvases + masks: evaluation of the padded split equals the unpadded one."""
+    """Many resolutions -> few canvases + masks: evaluation of the padded split equals the
+    unpadded one."""
     from train.data.resolution import bucket
 
     config = small_varres_config(num_epochs=1)

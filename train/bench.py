@@ -1,7 +1,7 @@
 """Training throughput of the assignment's networks: jaxconv against XLA's convolution and PyTorch.
 
-    python -m train.bench                      # the README tables
-    python -m train.bench --json bench.json    # also as JSON
+    python -m train.bench                    # docs/performance.md, "Training speed"
+    python -m train.bench --json bench.json  # also as JSON
     python -m train.bench --no-torch --no-time-to-accuracy
 
 Rows, all in this one process on synthetic data (images/s of full training
@@ -47,7 +47,8 @@ import numpy as np
 def jax_images_per_second(
     make_model, batch: int, side: int, steps_per_call: int, calls: int, repeats: int
 ) -> float:
-    """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps``, each a scan of ``steps_per_call`` steps."""
+    """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps``, each a scan of
+    ``steps_per_call`` steps."""
     import jax
     import optax
     from flax import nnx
@@ -88,7 +89,8 @@ def jax_images_per_second(
 def jax_per_step_images_per_second(
     make_model, batch: int, side: int, steps: int, repeats: int
 ) -> float:
-    """The same training, Flax-example style: one jitted (donated) step per batch, batches on the device."""
+    """The same training, Flax-example style: one jitted (donated) step per batch, batches on the
+    device."""
     import functools
 
     import jax
@@ -224,7 +226,8 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
 
 
 def time_to_accuracy(cache_dir: str | None) -> dict:
-    """Wall time of the default ``python -m train.fixed``, process start to exit, data already prepared."""
+    """Wall time of the default ``python -m train.fixed``, process start to exit, data already
+    prepared."""
     import configs.fixed
     from train.data.cache import cache_dir as resolve_cache
     from train.data.cache import data_dir
@@ -347,8 +350,10 @@ def main(argv=None) -> None:
         with exit_on_user_error():  # MNIST unavailable offline, say
             result["time_to_accuracy"] = tta = time_to_accuracy(args.cache_dir)
         print(
-            f"\ntime to accuracy: python -m train.fixed (default config) reached {tta['test_accuracy']:.2%} test accuracy "
-            f"in {tta['seconds']:.1f} s from process start ({tta['epochs']} epochs, {tta['train_seconds']:.1f} s of them training)"
+            "\ntime to accuracy: python -m train.fixed (default config) reached "
+            f"{tta['test_accuracy']:.2%} test accuracy "
+            f"in {tta['seconds']:.1f} s from process start ({tta['epochs']} epochs, "
+            f"{tta['train_seconds']:.1f} s of them training)"
         )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -34,10 +34,12 @@ FLAGS = flags.FLAGS
 def prepare_workdir(
     workdir: Path, resume: bool, config: ml_collections.ConfigDict, overrides: dict
 ) -> ml_collections.ConfigDict:
-    """Check the workdir and write ``config.json`` at once (train/rundir.py); returns the config to run.
+    """Check the workdir and write ``config.json`` at once (train/rundir.py); returns the config to
+    run.
 
     A new run refuses a non-empty workdir (nothing is ever overwritten). A resumed run takes the
-    saved config and applies ``overrides`` to it, refusing those that would change its finished epochs.
+    saved config and applies ``overrides`` to it, refusing those that would change its finished
+    epochs.
     """
     run_dir = RunDir(workdir)
     config = run_dir.config_to_run(config, resume, overrides)

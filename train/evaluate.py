@@ -33,7 +33,8 @@ def inverted_warning(images: list[np.ndarray], invert: bool) -> str | None:
     if invert or count <= len(images) // 2:
         return None
     return (
-        f"warning: {count} of {len(images)} images look inverted (mostly bright background; the model was trained on "
+        f"warning: {count} of {len(images)} images look inverted "
+        "(mostly bright background; the model was trained on "
         "light digits on black): pass --invert if the digits are dark on light"
     )
 
@@ -53,7 +54,8 @@ def predict_split(run, split) -> tuple[np.ndarray, np.ndarray]:
 
 
 def breakdown(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> dict:
-    """Per-class accuracy, the confusion matrix (rows: true digit, columns: predicted) and the misclassified images."""
+    """Per-class accuracy, the confusion matrix (rows: true digit, columns: predicted) and the
+    misclassified images."""
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     totals = confusion.sum(1)
@@ -72,8 +74,8 @@ def breakdown(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> di
 def evaluate_run(
     workdir: Path, data: Path | None = None, cache=None, invert: bool = False, details: bool = False
 ) -> dict:
-    """accuracy, loss, n (and with ``details`` per_class, confusion, misclassified) of the run on ``data``;
-    ``warning`` is set when the images look inverted."""
+    """accuracy, loss, n (and with ``details`` per_class, confusion, misclassified) of the run on
+    ``data``; ``warning`` is set when the images look inverted."""
     from train.data.datasets import load_datasets
     from train.data.imagefolder import NO_SPLIT, read_imagefolder
     from train.trained import TrainedRun
@@ -171,7 +173,8 @@ def main(argv=None) -> None:
         if not wanted:
             result.pop(key, None)
     print(
-        f"{result['data']}: accuracy {result['accuracy']:.4f} on {result['n']} images (checkpoint of epoch {result['epoch']})"
+        f"{result['data']}: accuracy {result['accuracy']:.4f} on {result['n']} images "
+        f"(checkpoint of epoch {result['epoch']})"
     )
     print(json.dumps(result))
 

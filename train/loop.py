@@ -35,7 +35,8 @@ from train.progress import EpochProgress
 from train.rundir import RunDir
 from train.steps import Steps
 
-# A mean training loss above this has exploded: guessing uniformly among 10 classes costs ln 10 = 2.3.
+# A mean training loss above this has exploded: guessing uniformly among 10 classes costs
+# ln 10 = 2.3.
 EXPLODED_LOSS = 100.0
 
 
@@ -59,12 +60,14 @@ def _check_batch_sizes(config, num_devices: int) -> None:
         value = config[name]
         if value < 1 or value % num_devices:
             raise ConfigError(
-                f"config.{name} = {value} must be a positive multiple of the {num_devices} devices it is sharded over"
+                f"config.{name} = {value} must be a positive multiple of the {num_devices} devices "
+                "it is sharded over"
             )
 
 
 def evaluate(steps: Steps, params, split: Split, batch_size: int) -> dict:
-    """Mean loss and accuracy over every example of the split (padded batches, weight 0 on padding)."""
+    """Mean loss and accuracy over every example of the split (padded batches, weight 0 on
+    padding)."""
     totals = steps.zero_totals()
     for group in split:
         for images, labels, sizes, weights in eval_batches(group, batch_size):
@@ -120,11 +123,13 @@ def _train_and_evaluate(
         # so an augmented padded image is no longer the augmented image: refuse rather than mislead
         raise ConfigError(
             "config.augment = True cannot train on images padded onto bucketed canvases (more than "
-            f"config.max_resolutions = {config.get('max_resolutions')} resolutions): turn augmentation off or raise max_resolutions"
+            f"config.max_resolutions = {config.get('max_resolutions')} resolutions): "
+            "turn augmentation off or raise max_resolutions"
         )
     if steps_per_epoch == 0:
         raise ConfigError(
-            f"no group of the training split has a full batch of config.batch_size = {config.batch_size} images"
+            "no group of the training split has a full batch of "
+            f"config.batch_size = {config.batch_size} images"
         )
     tx = make_optimizer(config, steps_per_epoch)
     augment = functools.partial(augment_batch, cfg=config.augmentation) if config.augment else None
@@ -138,7 +143,8 @@ def _train_and_evaluate(
         commit, state, history = _resume(run, checkpoints, state, progress)
     elif run.read_commit() is not None or run.metrics_file.exists() or run.summary_file.exists():
         raise RunDirError(
-            f"refusing to overwrite {run.path}: it already holds a run. Continue it with --resume, or choose a new --workdir"
+            f"refusing to overwrite {run.path}: it already holds a run. "
+            "Continue it with --resume, or choose a new --workdir"
         )
     start_epoch = commit["epoch"] if commit else 0
     state = distributed.put(state, steps.replicated)
@@ -186,7 +192,8 @@ def _train_and_evaluate(
         history.append(record)
         commit = _commit_epoch(run, checkpoints, state, record, commit)
         progress.line(
-            f"epoch {epoch}/{config.num_epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}  "
+            f"epoch {epoch}/{config.num_epochs}  "
+            f"train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}  "
             f"val loss {val['loss']:.4f} acc {val['accuracy']:.4f}  {seconds:.1f}s"
         )
         if on_epoch_end is not None:
@@ -202,7 +209,8 @@ def _train_and_evaluate(
     }
     run.write_summary(summary)
     progress.line(
-        f"test accuracy {summary['test_accuracy']:.4f} (best validation epoch {summary['best_epoch']}); wrote {run.path}"
+        f"test accuracy {summary['test_accuracy']:.4f} "
+        f"(best validation epoch {summary['best_epoch']}); wrote {run.path}"
     )
     return summary
 
@@ -210,8 +218,8 @@ def _train_and_evaluate(
 def _resume(
     run: RunDir, checkpoints: Checkpoints, state, progress: EpochProgress
 ) -> tuple[dict | None, object, list[dict]]:
-    """(commit record, state, metrics so far) after the last committed epoch with intact checkpoints (None and
-    the initial state to start over); whatever was written after it is dropped."""
+    """(commit record, state, metrics so far) after the last committed epoch with intact checkpoints
+    (None and the initial state to start over); whatever was written after it is dropped."""
     commit, restored = checkpoints.resume_point(run.read_commit(), state, progress.line)
     if commit is None:
         run.uncommit()
@@ -227,7 +235,8 @@ def _resume(
     history = run.keep_metrics_through(done)
     if [m["epoch"] for m in history] != list(range(1, done + 1)):
         raise RunDirError(
-            f"{run.metrics_file} lacks epochs the commit record says are done: this run cannot be resumed"
+            f"{run.metrics_file} lacks epochs the commit record says are done: "
+            "this run cannot be resumed"
         )
     return commit, state, history
 
@@ -235,8 +244,9 @@ def _resume(
 def _commit_epoch(
     run: RunDir, checkpoints: Checkpoints, state, record: dict, commit: dict | None
 ) -> dict:
-    """Save an epoch crash-consistently: its metrics line, its checkpoint(s), then the commit record (the
-    one atomic step), then the checkpoints no longer named are removed. Returns the new commit record."""
+    """Save an epoch crash-consistently: its metrics line, its checkpoint(s), then the commit record
+    (the one atomic step), then the checkpoints no longer named are removed. Returns the new commit
+    record."""
     epoch, best_val = record["epoch"], commit["best_val_accuracy"] if commit else -1.0
     run.append_metrics(record)
     is_best = record["val_accuracy"] > best_val
@@ -257,7 +267,8 @@ def _commit_epoch(
 
 
 def _stop_if_diverged(run: RunDir, record: dict, steps_per_epoch: int, history: list[dict]) -> None:
-    """A non-finite or exploded loss: write a summary marked failed and raise TrainingDivergedError."""
+    """A non-finite or exploded loss: write a summary marked failed and raise
+    TrainingDivergedError."""
     loss, val_loss = record["train_loss"], record["val_loss"]
     if math.isfinite(loss) and loss <= EXPLODED_LOSS and math.isfinite(val_loss):
         return
@@ -270,7 +281,8 @@ def _stop_if_diverged(run: RunDir, record: dict, steps_per_epoch: int, history: 
     if exploded:
         what += f" (above {EXPLODED_LOSS:g}: exploded; a uniform guess costs 2.3)"
     reason = (
-        f"training diverged in epoch {epoch} (optimizer steps {(epoch - 1) * steps_per_epoch + 1}-{epoch * steps_per_epoch}): "
+        f"training diverged in epoch {epoch} "
+        f"(optimizer steps {(epoch - 1) * steps_per_epoch + 1}-{epoch * steps_per_epoch}): "
         f"{what}; nothing of this epoch was saved. Try a smaller config.learning_rate."
     )
     run.write_summary(

@@ -35,7 +35,8 @@ def flax_conv(in_features: int, out_features: int, *, dtype=None, rngs: nnx.Rngs
 
 
 def num_params(model: nnx.Module) -> int:
-    """Q15: the number of scalar parameters (every dimension of every parameter, multiplied, summed)."""
+    """Q15: the number of scalar parameters (every dimension of every parameter, multiplied,
+    summed)."""
     return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
@@ -76,7 +77,8 @@ class FixedCNN(nnx.Module):
     def __call__(self, images: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         if images.shape[1:3] != (self.input_size, self.input_size):
             raise ValueError(
-                f"FixedCNN expects {self.input_size}x{self.input_size} images, got {images.shape[1]}x{images.shape[2]}"
+                f"FixedCNN expects {self.input_size}x{self.input_size} images, "
+                f"got {images.shape[1]}x{images.shape[2]}"
             )
         x = images
         for conv in self.convs:
@@ -88,7 +90,8 @@ class FixedCNN(nnx.Module):
 
 
 class VarResCNN(nnx.Module):
-    """conv 3×3 s1 p1 → ReLU → 2×2 max pool per entry of ``channels``; global max or mean pool; linear.
+    """conv 3×3 s1 p1 → ReLU → 2×2 max pool per entry of ``channels``; global max or mean pool;
+    linear.
 
     The Q14 table is ``channels=(16, 32, N)``; N = 81 matches the fixed
     network's parameter count (Q15). More entries make the deeper variant the
@@ -121,7 +124,8 @@ class VarResCNN(nnx.Module):
     def __call__(self, images: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         if min(images.shape[1:3]) < self.min_input:
             raise ValueError(
-                f"a {images.shape[1]}x{images.shape[2]} input is too small for {len(self.convs)} 2x2 pooling stages "
+                f"a {images.shape[1]}x{images.shape[2]} input is too small "
+                f"for {len(self.convs)} 2x2 pooling stages "
                 f"(needs at least {self.min_input}x{self.min_input})"
             )
         x = images

@@ -18,7 +18,8 @@ from pathlib import Path
 
 
 def predict_images(workdir: Path, images: list[Path], invert: bool = False):
-    """[(path, digit, probability)] for each image, in order; ``invert`` turns each image into 255 - image."""
+    """[(path, digit, probability)] for each image, in order; ``invert`` turns each image into
+    255 - image."""
     from train.data.imagefolder import decode_gray, looks_inverted
     from train.errors import DataUnavailableError
     from train.trained import TrainedRun
@@ -32,7 +33,8 @@ def predict_images(workdir: Path, images: list[Path], invert: bool = False):
     if inverted and not invert:
         named = ", ".join(inverted[:3]) + (", ..." if len(inverted) > 3 else "")
         print(
-            f"warning: {len(inverted)} of {len(images)} images look inverted (mostly bright background; the model was trained on "
+            f"warning: {len(inverted)} of {len(images)} images look inverted "
+            "(mostly bright background; the model was trained on "
             f"light digits on black): {named}; pass --invert if their digits are dark on light",
             file=sys.stderr,
         )

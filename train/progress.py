@@ -1,5 +1,6 @@
 """Progress inside an epoch: a rich bar with the running loss on a terminal; in a log file or a
-pipe, a plain line every ``plain_every`` seconds (long epochs show they are alive); and one line per epoch."""
+pipe, a plain line every ``plain_every`` seconds (long epochs show they are alive); and one line
+per epoch."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from rich.progress import (
 
 class EpochProgress:
     """``live``: None picks by the stream (a bar on a terminal, plain lines otherwise), True forces
-    the bar, False shows nothing inside epochs. The loop feeds ``update`` only when ``self.live``."""
+    the bar, False shows nothing inside epochs. The loop feeds ``update`` only when
+    ``self.live``."""
 
     def __init__(self, live: bool | None = None, stream=None, plain_every: float = 10.0):
         self.stream = stream or sys.stdout
@@ -64,7 +66,8 @@ class EpochProgress:
             last = now
             left = (now - start) * (total_steps - steps) / steps
             self.line(
-                f"epoch {epoch}/{num_epochs}  step {steps}/{total_steps}  loss {loss:.4f}  {now - start:.0f}s, ~{left:.0f}s left"
+                f"epoch {epoch}/{num_epochs}  step {steps}/{total_steps}  loss {loss:.4f}  "
+                f"{now - start:.0f}s, ~{left:.0f}s left"
             )
 
         return update

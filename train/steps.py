@@ -167,7 +167,8 @@ class Steps:
     def train_chunk(
         self, state, totals, group, batch_indices: np.ndarray, valid: np.ndarray, key, chunk: int
     ):
-        """Run one chunk of steps on a :class:`DeviceGroup`; returns (state, totals), both on the device.
+        """Run one chunk of steps on a :class:`DeviceGroup`; returns (state, totals), both on the
+        device.
 
         Nothing here waits for the device: the caller decides when to (reading
         ``totals`` waits)."""

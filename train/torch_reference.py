@@ -39,7 +39,8 @@ class Conv2DFunc(torch.autograd.Function):
         h, w, kh, kw, stride, padding, kernel_shape = ctx.geometry
         b, c_out = grad_output.shape[:2]
         g = grad_output.reshape(b, c_out, -1)  # (b, c_out, p)
-        # (b, c_out, p) (b, k, p) -> (c_out, k), summed over batch and pixels -> (c_out, c_in, kh, kw)
+        # (b, c_out, p) (b, k, p) -> (c_out, k), summed over batch and pixels
+        # -> (c_out, c_in, kh, kw)
         kernel_grad = torch.einsum("bop,bkp->ok", g, u).reshape(kernel_shape)
         u_grad = weights.t() @ g  # (k, c_out) (b, c_out, p) -> (b, k, p)
         input_grad = F.fold(

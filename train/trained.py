@@ -29,7 +29,8 @@ from train.steps import Steps
 
 class TrainedRun:
     def __init__(self, workdir: Path, say=lambda line: print(line, file=sys.stderr)):
-        """``say`` gets the one line telling that a damaged best checkpoint was passed over for the last one."""
+        """``say`` gets the one line telling that a damaged best checkpoint was passed over for the
+        last one."""
         run = RunDir(workdir)
         self.workdir = run.path
         self.config = run.read_config()

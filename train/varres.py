@@ -3,9 +3,10 @@
 The same program as train.fixed (train/loop.py, train/data/, train/models.py,
 train/cli.py) with the default config configs/varres.py.
 
-    python -m train.varres                                            # global max pooling, N = 81
+    python -m train.varres  # global max pooling, N = 81
     python -m train.varres --workdir runs/varres-mean --config.pooling=mean
-    python -m train.varres --workdir runs/resized-64 --config.model=fixed --config.fixed.image_size=64
+    python -m train.varres --workdir runs/resized-64 --config.model=fixed \\
+        --config.fixed.image_size=64
 """
 
 from train import cli, config_check

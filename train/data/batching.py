@@ -45,7 +45,8 @@ class Chunk:
 def epoch_chunks(
     group_sizes: list[int], batch_size: int, steps_per_call: int, rng: np.random.Generator
 ) -> list[Chunk]:
-    """The training plan of one epoch: shuffled full batches, chunked, chunks of all groups interleaved."""
+    """The training plan of one epoch: shuffled full batches, chunked, chunks of all groups
+    interleaved."""
     chunks = []
     for g, n in enumerate(group_sizes):
         num_batches = n // batch_size
@@ -70,7 +71,8 @@ def epoch_chunks(
 def eval_batches(
     group: ImageGroup, batch_size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
-    """(images, labels, sizes, weights) batches covering every image once; the last is padded, weight 0."""
+    """(images, labels, sizes, weights) batches covering every image once; the last is padded,
+    weight 0."""
     for start in range(0, len(group), batch_size):
         index = np.arange(start, start + batch_size)
         weights = (index < len(group)).astype(np.float32)

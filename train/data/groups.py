@@ -59,7 +59,8 @@ def split_size(split: Split) -> int:
 
 
 def _select(groups: Split, chosen: np.ndarray) -> Split:
-    """The examples of ``groups`` whose global index (groups concatenated) is in ``chosen``, group by group."""
+    """The examples of ``groups`` whose global index (groups concatenated) is in ``chosen``, group
+    by group."""
     keep = np.zeros(split_size(groups), bool)
     keep[chosen] = True
     result, offset = [], 0

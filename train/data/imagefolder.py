@@ -26,7 +26,8 @@ NO_SPLIT = "all"  # the split name of a tree without train/ and test/ folders
 
 
 def _files(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """(relative posix path, reader of its bytes) for every image file of a folder or tar archive."""
+    """(relative posix path, reader of its bytes) for every image file of a folder or tar
+    archive."""
     if source.is_dir():
         for path in sorted(source.rglob("*")):
             if path.is_file():
@@ -44,12 +45,14 @@ def _files(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
 
 @contextlib.contextmanager
 def _archive_errors(source: Path):
-    """A truncated or corrupt archive (EOFError, zlib.error, tarfile.ReadError...) as one line naming it."""
+    """A truncated or corrupt archive (EOFError, zlib.error, tarfile.ReadError...) as one line
+    naming it."""
     try:
         yield
     except (EOFError, OSError, tarfile.TarError, zlib.error) as err:
         raise DataUnavailableError(
-            f"{source} is truncated or corrupt ({type(err).__name__}: {err}): replace it with a complete copy"
+            f"{source} is truncated or corrupt ({type(err).__name__}: {err}): "
+            "replace it with a complete copy"
         ) from None
 
 
@@ -112,7 +115,8 @@ def _round8(values: np.ndarray) -> np.ndarray:
 
 
 def looks_inverted(image: np.ndarray) -> bool:
-    """Dark ink on a light background (median pixel above 127), unlike MNIST's light digits on black."""
+    """Dark ink on a light background (median pixel above 127), unlike MNIST's light digits on
+    black."""
     return float(np.median(image)) > 127
 
 
@@ -127,8 +131,9 @@ def read_imagefolder(
 
     ``splits`` keeps only those split folders (a tree without split folders
     has the single split ``"all"``); images of other splits are not decoded.
-    ``every_split=False`` accepts a tree that has only some of ``splits``. Raises :class:`DataUnavailableError` for a
-    class folder that is not a digit, an undecodable image, or no images.
+    ``every_split=False`` accepts a tree that has only some of ``splits``. Raises
+    :class:`DataUnavailableError` for a class folder that is not a digit, an undecodable image, or
+    no images.
     """
     images, labels, names = defaultdict(list), defaultdict(list), defaultdict(list)
     for name, read in _files(source):
@@ -137,7 +142,8 @@ def read_imagefolder(
             continue
         if len(parts) < 2:
             raise DataUnavailableError(
-                f"{source}/{name} is not inside a class folder: expected <digit>/<image> or <split>/<digit>/<image>"
+                f"{source}/{name} is not inside a class folder: "
+                "expected <digit>/<image> or <split>/<digit>/<image>"
             )
         class_dir = parts[-2]
         if not (len(class_dir) == 1 and class_dir.isdigit()):
@@ -153,7 +159,8 @@ def read_imagefolder(
     if not images:
         wanted = f" in the split(s) {', '.join(splits)}" if splits else ""
         raise DataUnavailableError(
-            f"no images found in {source}{wanted}: expected <split>/<digit>/<image> or <digit>/<image>"
+            f"no images found in {source}{wanted}: "
+            "expected <split>/<digit>/<image> or <digit>/<image>"
         )
     for split in splits if splits and every_split else ():
         if split not in images:

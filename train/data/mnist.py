@@ -64,7 +64,8 @@ def _prepare_with_tfds(
     )
     if manual_dir is None and not download:
         raise DataUnavailableError(
-            f"MNIST not found: {where} is missing {', '.join(missing)}, and downloading is off. {how}"
+            f"MNIST not found: {where} is missing {', '.join(missing)}, "
+            f"and downloading is off. {how}"
         )
     source = (
         f"the files in {manual_dir}" if manual_dir else f"a download (nothing usable in {where})"
@@ -107,7 +108,8 @@ def _prepare_with_tfds(
                 r"\{\{.*?\}\}\s*|\s+", " ", str(err)
             ).strip()  # TensorFlow's op prefix and newlines
             raise DataUnavailableError(
-                f"TFDS's prepared MNIST cannot be read: {files} is truncated or corrupt ({type(err).__name__}: {reason[:200]}). "
+                f"TFDS's prepared MNIST cannot be read: {files} is truncated or corrupt "
+                f"({type(err).__name__}: {reason[:200]}). "
                 f"Delete {builder.data_dir} and run again to prepare it anew."
             ) from None
         arrays[f"{split}_images"] = data["image"].astype(np.uint8)  # (n, 28, 28, 1)

@@ -28,7 +28,8 @@ ARCHIVE = "mnist-varres.tgz"
 
 
 def source_identity(source: Path) -> str:
-    """A short hash of the source's content: the archive's bytes, or a folder's file names, sizes and times."""
+    """A short hash of the source's content: the archive's bytes, or a folder's file names, sizes
+    and times."""
     digest = hashlib.sha256()
     if source.is_file():
         with source.open("rb") as f:
@@ -68,8 +69,10 @@ def download(url: str, target: Path) -> Path:
     except OSError as err:
         partial.unlink(missing_ok=True)
         raise DataUnavailableError(
-            f"mnist-varres is not in $JAXCONV_DATA_DIR and downloading {url} failed ({type(err).__name__}: {err}). "
-            f"Set $JAXCONV_DATA_DIR to a folder holding {ARCHIVE} (or the extracted mnist-varres/), or run where the internet is reachable."
+            f"mnist-varres is not in $JAXCONV_DATA_DIR and downloading {url} failed "
+            f"({type(err).__name__}: {err}). "
+            f"Set $JAXCONV_DATA_DIR to a folder holding {ARCHIVE} "
+            "(or the extracted mnist-varres/), or run where the internet is reachable."
         ) from None
     os.replace(partial, target)
     return target

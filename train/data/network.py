@@ -8,7 +8,8 @@ import threading
 
 
 def network_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (name lookup included)."""
+    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (name lookup
+    included)."""
     opened = []
 
     def probe():
