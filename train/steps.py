@@ -77,7 +77,7 @@ class Steps:
             self.replicated,
         )
         # On a CPU, Python preparing the next call while XLA computes takes a core from XLA's
-        # threads: waiting for each call made a one-batch-per-call epoch 12-18% faster on 2 cores.
+        # threads, so there we wait for each call (docs/performance.md, "Waiting for each call").
         # An accelerator computes on its own, so there the host runs ahead.
         self.wait_per_call = self.mesh.devices.flat[0].platform == "cpu"
         self.traces = collections.Counter()
