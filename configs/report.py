@@ -67,7 +67,8 @@ def get_experiments(quick: bool = False) -> list[Experiment]:
 
 
 def q17_experiment(pooling: str, quick: bool = False) -> Experiment:
-    """Q17, with the global pooling Q16 chose ("max" or "mean") for the variable-resolution networks."""
+    """Q17, with the global pooling Q16 chose ("max" or "mean") for the variable-resolution
+    networks."""
     tuning_lrs = (2e-3,) if quick else (1e-3, 2e-3, 3e-3)
     models = (
         ("fixed 28x28", (("model", "fixed"), ("fixed.image_size", 28))),
@@ -78,7 +79,8 @@ def q17_experiment(pooling: str, quick: bool = False) -> Experiment:
             (("pooling", pooling), ("varres.channels", DEEP_CHANNELS)),
         ),
     )
-    return Experiment(  # tuned fixed resolution (28x28, 64x64) against tuned variable resolution, on test
+    # tuned fixed resolution (28x28, 64x64) against tuned variable resolution, on test
+    return Experiment(
         "q17",
         tuple(
             Variant(

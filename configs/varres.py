@@ -3,8 +3,10 @@
 python -m train.varres --workdir runs/varres-max
 python -m train.varres --workdir runs/varres-mean --config.pooling=mean
 python -m train.varres --workdir runs/varres-deep --config.varres.channels="(16, 32, 32, 28, 28)"
-python -m train.varres --workdir runs/resized-28 --config.model=fixed                              # Q12
-python -m train.varres --workdir runs/resized-64 --config.model=fixed --config.fixed.image_size=64  # Q17
+# Q12:
+python -m train.varres --workdir runs/resized-28 --config.model=fixed
+# Q17:
+python -m train.varres --workdir runs/resized-64 --config.model=fixed --config.fixed.image_size=64
 """
 
 import ml_collections

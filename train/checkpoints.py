@@ -38,7 +38,8 @@ class Checkpoints:
         self._checkpointer = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
 
     def save(self, role: str, epoch: int, state, record: dict) -> dict:
-        """Save the state after ``epoch`` (1-based) epochs as the ``"last"`` or ``"best"``; returns its commit entry."""
+        """Save the state after ``epoch`` (1-based) epochs as the ``"last"`` or ``"best"``; returns
+        its commit entry."""
         folder = self.run.checkpoint_dir(role, epoch)
         shutil.rmtree(
             folder, ignore_errors=True
@@ -55,7 +56,8 @@ class Checkpoints:
         }
 
     def restore(self, entry: dict, like) -> tuple[object, dict]:
-        """(state, record) of a commit entry; CorruptCheckpointError if its files are missing, changed or unreadable.
+        """(state, record) of a commit entry; CorruptCheckpointError if its files are missing,
+        changed or unreadable.
 
         ``like`` is a state of the right structure (its values are not used).
         """
@@ -69,7 +71,8 @@ class Checkpoints:
                     )
                 if found[name] != digest:
                     raise CorruptCheckpointError(
-                        f"checkpoint {entry['path']} is corrupt: {name} differs from its saved digest"
+                        f"checkpoint {entry['path']} is corrupt: {name} differs from its saved "
+                        "digest"
                     )
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         args = ocp.args.Composite(
@@ -98,8 +101,9 @@ class Checkpoints:
     ) -> tuple[dict | None, object]:
         """(commit record to continue from, its last state) after the last intact checkpoint.
 
-        The committed last state and the best one, if both are intact; else the best state alone (the run
-        continues after the best epoch, redoing the later ones exactly); else (None, None): start over.
+        The committed last state and the best one, if both are intact; else the best state alone
+        (the run continues after the best epoch, redoing the later ones exactly); else (None, None):
+        start over.
         The record returned names only intact checkpoints.
         """
         if commit is None:
@@ -123,13 +127,15 @@ class Checkpoints:
             )
             if problems:
                 say(
-                    f"{'; '.join(problems)}: using checkpoint {last_entry['path']}, an intact copy of the same epoch"
+                    f"{'; '.join(problems)}: using checkpoint {last_entry['path']}, an intact copy "
+                    "of the same epoch"
                 )
             return repaired, last[0]
         if best is not None:
             epoch = best_entry["epoch"]
             say(
-                f"{'; '.join(problems)}: resuming from checkpoint {best_entry['path']} (epoch {epoch}), the last intact state"
+                f"{'; '.join(problems)}: resuming from checkpoint {best_entry['path']} (epoch "
+                f"{epoch}), the last intact state"
             )
             repaired = {
                 "epoch": epoch,
@@ -143,12 +149,14 @@ class Checkpoints:
     def best_for_use(
         self, commit: dict | None, like, say: Callable[[str], None]
     ) -> tuple[object, dict]:
-        """(state, record) of the best-by-validation checkpoint, or of the last one if the best is damaged."""
+        """(state, record) of the best-by-validation checkpoint, or of the last one if the best is
+        damaged."""
         if commit is None:
             commit = self._legacy_commit()
         if commit is None:
             raise RunDirError(
-                f"{self.run.path} has no checkpoint yet: it stopped before finishing its first epoch"
+                f"{self.run.path} has no checkpoint yet: it stopped before finishing its first "
+                "epoch"
             )
         problems, entries = [], commit["checkpoints"]
         best = self._try(entries["best"], like, problems)
@@ -158,7 +166,8 @@ class Checkpoints:
             last = self._try(entries["last"], like, problems)
             if last is not None:
                 say(
-                    f"{problems[0]}: using checkpoint {entries['last']['path']} (epoch {entries['last']['epoch']}), the last intact state"
+                    f"{problems[0]}: using checkpoint {entries['last']['path']} (epoch "
+                    f"{entries['last']['epoch']}), the last intact state"
                 )
                 return last
         raise CorruptCheckpointError(

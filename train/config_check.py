@@ -40,7 +40,7 @@ def integer(low: int, high: int | None = None) -> Rule:
 def number(
     low: float, high: float | None = None, *, above: bool = False, below: bool = False
 ) -> Rule:
-    """A finite number in [low, high], or (low, ...) with ``above`` and (..., high) with ``below``."""
+    """A finite number in [low, high]; (low, ...) with ``above``, (..., high) with ``below``."""
     words = f"a number {'>' if above else '>='} {low:g}" + (
         "" if high is None else f" and {'<' if below else '<='} {high:g}"
     )
@@ -122,7 +122,8 @@ def validate(config) -> None:
             raise ConfigError(f"config.{name} = {value!r}: must be {rule.allowed}")
     if fields.get("model") == "varres" and any(f not in fields for f in VARRES_FIELDS):
         raise ConfigError(
-            "config.model = 'varres' needs the fields of configs/varres.py: train it with python -m train.varres"
+            "config.model = 'varres' needs the fields of configs/varres.py: train it with python "
+            "-m train.varres"
         )
     channels, size = fields.get("fixed.channels"), fields.get("fixed.image_size")
     if (
@@ -132,17 +133,20 @@ def validate(config) -> None:
         and size < 2 ** len(channels)
     ):
         raise ConfigError(
-            f"config.fixed.image_size = {size}: must be >= {2 ** len(channels)} for its {len(channels)} 2x2 pooling stages (fixed.channels)"
+            f"config.fixed.image_size = {size}: must be >= {2 ** len(channels)} for its "
+            f"{len(channels)} 2x2 pooling stages (fixed.channels)"
         )
     if fields.get("model") == "fixed" and fields.get("dataset") == "mnist" and size != 28:
         raise ConfigError(
-            f"config.fixed.image_size = {size}: must be 28 for dataset 'mnist' (its images are not resized)"
+            f"config.fixed.image_size = {size}: must be 28 for dataset 'mnist' (its images are not "
+            "resized)"
         )
     varres, smallest = fields.get("varres.channels"), SMALLEST_SIDE.get(fields.get("dataset"))
     if fields.get("model") == "varres" and varres and smallest and 2 ** len(varres) > smallest:
         raise ConfigError(
-            f"config.varres.channels = {tuple(varres)}: at most {int(math.log2(smallest))} stages, so that the "
-            f"{smallest}x{smallest} images of {fields['dataset']!r} survive its 2x2 poolings"
+            f"config.varres.channels = {tuple(varres)}: at most {int(math.log2(smallest))} stages, "
+            f"so that the {smallest}x{smallest} images of {fields['dataset']!r} survive its 2x2 "
+            "poolings"
         )
 
 

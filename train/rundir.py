@@ -1,12 +1,16 @@
 """The one owner of a run directory: what is in it, who may write it, and what counts as done.
 
-    <workdir>/run.lock         held (fcntl.flock) by the one process writing the run; says its pid, host, start
-    <workdir>/config.json      the resolved config, replaced atomically
-    <workdir>/metrics.jsonl    one JSON line per epoch; lines after the committed epoch are dropped on resume
-    <workdir>/commit.json      the commit record: the last finished epoch, the best one, and the digests of
-                               their checkpoints; replacing it (os.replace) is the one step that commits an epoch
+    <workdir>/run.lock       held (fcntl.flock) by the one process writing the run; says its pid,
+                             host, start
+    <workdir>/config.json    the resolved config, replaced atomically
+    <workdir>/metrics.jsonl  one JSON line per epoch; lines after the committed epoch are dropped on
+                             resume
+    <workdir>/commit.json    the commit record: the last finished epoch, the best one, and the
+                             digests of their checkpoints; replacing it (os.replace) is the one
+                             step that commits an epoch
     <workdir>/checkpoints/{last,best}/<epoch>/   Orbax checkpoints (train/checkpoints.py)
-    <workdir>/summary.json     written once at the end: "status": "finished" (or "failed", with the reason)
+    <workdir>/summary.json   written once at the end: "status": "finished" (or "failed", with the
+                             reason)
 
 An epoch is saved as: its metrics line, its checkpoint(s), then the commit record,
 then the old checkpoints are removed. A process killed at any instant leaves
@@ -32,9 +36,9 @@ import ml_collections
 
 from train.errors import RunDirError
 
-# Fields that --resume may change: they do not change what training does. Changing the evaluation batch
-# only regroups the evaluation sums (the last digits of the losses may differ). steps_per_call is not
-# here: chunks of steps are shuffled as units, so it changes the order of the batches.
+# Fields that --resume may change: they do not change what training does. Changing the evaluation
+# batch only regroups the evaluation sums (the last digits of the losses may differ). steps_per_call
+# is not here: chunks of steps are shuffled as units, so it changes the order of the batches.
 RESUMABLE_CHANGES = ("eval_batch_size", "download")
 
 
@@ -79,7 +83,10 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 def changes_that_alter_the_past(
     saved: ml_collections.ConfigDict, new: ml_collections.ConfigDict, epochs_done: int
 ) -> list[str]:
-    """The fields whose change would make a resumed run differ from the uninterrupted one, as 'name (old -> new)'."""
+    """The fields whose change would make a resumed run differ from the uninterrupted one.
+
+    Each as 'name (old -> new)'.
+    """
     before, after = _flatten(saved.to_dict()), _flatten(new.to_dict())
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     refused = []
@@ -120,7 +127,8 @@ class RunDir:
         if self.path.is_dir():
             if any(p.name != self.lock_file.name for p in self.path.iterdir()):
                 raise RunDirError(
-                    f"refusing to overwrite {self.path}: it already holds a run. Continue it with --resume, or choose a new --workdir."
+                    f"refusing to overwrite {self.path}: it already holds a run. Continue it with "
+                    "--resume, or choose a new --workdir."
                 )
             return
         parent = self.path.parent
@@ -136,11 +144,13 @@ class RunDir:
             raise RunDirError(f"{self.path} is a file, not a run directory")
         if not self.config_file.is_file():
             raise RunDirError(
-                f"nothing to resume in {self.path}: it has no config.json (start a new run without --resume)"
+                f"nothing to resume in {self.path}: it has no config.json (start a new run without "
+                "--resume)"
             )
 
     def lock(self) -> None:
-        """Become the one writer of the run (until ``release``); RunDirError naming the holder otherwise."""
+        """Become the one writer of the run (until ``release``); RunDirError naming the holder
+        otherwise."""
         if self._lock is not None:
             return
         try:
@@ -154,7 +164,8 @@ class RunDir:
             holder = f.read().strip() or "a process that has not yet said who it is"
             f.close()
             raise RunDirError(
-                f"{self.path} is in use by another run ({holder}); wait for it to end or choose another --workdir"
+                f"{self.path} is in use by another run ({holder}); wait for it to end or choose "
+                "another --workdir"
             ) from None
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         f.seek(0)
@@ -180,7 +191,7 @@ class RunDir:
                 self.release()
 
     def create(self, config: ml_collections.ConfigDict) -> None:
-        """Make the workdir of a new run, lock it and write config.json; a failure leaves no trace."""
+        """Make a new run's workdir, lock it and write config.json; a failure leaves no trace."""
         self.check_new()
         made = [p for p in (self.path, *self.path.parents) if not p.exists()]
         made_lock = not self.lock_file.exists()
@@ -206,8 +217,9 @@ class RunDir:
     def config_to_run(
         self, config: ml_collections.ConfigDict, resume: bool, overrides: dict
     ) -> ml_collections.ConfigDict:
-        """Before the data loads, writing nothing (on resume it takes the lock): a new run's config, its
-        workdir checked, or the resumed run's saved config plus ``overrides`` (see ``resume_config``)."""
+        """Before the data loads, writing nothing (on resume it takes the lock): a new run's config,
+        its workdir checked, or the resumed run's saved config plus ``overrides`` (see
+        ``resume_config``)."""
         if not resume:
             self.check_new()
             return config
@@ -216,7 +228,8 @@ class RunDir:
         return self.resume_config(overrides)
 
     def start(self, config: ml_collections.ConfigDict, resume: bool) -> None:
-        """Once the data has loaded: lock and create a new run, or lock a resumed one and record any allowed change."""
+        """Once the data has loaded: lock and create a new run, or lock a resumed one and record any
+        allowed change."""
         if not resume:
             self.create(config)
             return
@@ -227,7 +240,8 @@ class RunDir:
             self.write_config(config)
 
     def discard_new(self) -> None:
-        """Remove what a new run that failed before its first epoch wrote (and the workdir, if then empty)."""
+        """Remove what a new run that failed before its first epoch wrote (and the workdir, if then
+        empty)."""
         if self.committed_epoch():
             return
         for path in (self.config_file, self.metrics_file, self.summary_file, self.lock_file):
@@ -254,7 +268,8 @@ class RunDir:
         write_atomic(self.config_file, config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
     def resume_config(self, overrides: dict) -> ml_collections.ConfigDict:
-        """The saved config plus ``overrides``, refusing any change that would alter the epochs already done."""
+        """The saved config plus ``overrides``, refusing any change that would alter the epochs
+        already done."""
         self.check_resumable()
         saved = self.read_config()
         config = ml_collections.ConfigDict(saved.to_dict())
@@ -263,8 +278,9 @@ class RunDir:
         refused = changes_that_alter_the_past(saved, config, done) if done else []
         if refused:
             raise RunDirError(
-                f"--resume continues {self.path} with its saved config, and {done} epoch(s) are done: changing "
-                f"{', '.join(refused)} would change them; start a new run with a new --workdir instead"
+                f"--resume continues {self.path} with its saved config, and {done} epoch(s) are "
+                f"done: changing {', '.join(refused)} would change them; start a new run with a "
+                "new --workdir instead"
             )
         return config
 
@@ -319,14 +335,16 @@ class RunDir:
     # -- the commit record and the checkpoints' places --------------------------------------------
 
     def read_commit(self) -> dict | None:
-        """The commit record (epoch, best_epoch, best_val_accuracy, checkpoints), or None before the first epoch."""
+        """The commit record (epoch, best_epoch, best_val_accuracy, checkpoints), or None before the
+        first epoch."""
         if not self.commit_file.is_file():
             return None
         try:
             return json.loads(self.commit_file.read_text())
         except ValueError as err:  # never torn (os.replace), so this is damage from outside
             raise RunDirError(
-                f"{self.commit_file} is not valid JSON ({err}): the run's record of its epochs is damaged"
+                f"{self.commit_file} is not valid JSON ({err}): the run's record of its epochs is "
+                "damaged"
             ) from None
 
     def committed_epoch(self) -> int:
@@ -345,7 +363,8 @@ class RunDir:
         return self.checkpoints / role / str(epoch)
 
     def remove_unreferenced_checkpoints(self) -> None:
-        """Delete checkpoint folders the commit record does not name (older ones, or ones a crash left half-made)."""
+        """Delete checkpoint folders the commit record does not name (older ones, or ones a crash
+        left half-made)."""
         commit = self.read_commit() or {"checkpoints": {}}
         keep = {(self.path / entry["path"]).resolve() for entry in commit["checkpoints"].values()}
         for role in ("last", "best"):

@@ -61,7 +61,8 @@ class Runner:
         else:
             resume = run_dir.config_file.is_file()
             print(
-                f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> {run_dir.path}",
+                f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> "
+                f"{run_dir.path}",
                 flush=True,
             )
             try:
@@ -85,7 +86,7 @@ class Runner:
 
 
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
-    """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" for a tuned experiment)."""
+    """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" if tuned)."""
     if not experiment.tune_on_validation:
         return {
             "variants": {
@@ -112,7 +113,8 @@ def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
 
 
 def chosen_pooling(q16, result: dict) -> str:
-    """Q16's choice for Q17: the pooling ("max" or "mean") of the variant with the best mean validation accuracy."""
+    """Q16's choice for Q17: the pooling ("max" or "mean") of the variant with the best mean
+    validation accuracy."""
     best = best_by_mean(result["variants"], "best_val_accuracy")
     return dict(next(v for v in q16.variants if v.label == best).overrides)["pooling"]
 

@@ -101,7 +101,8 @@ def augmentation_grid(path: Path, images: np.ndarray, augmented: list[np.ndarray
     for r in range(1, rows):
         axes[r, 0].set_ylabel(f"draw {r}", fontsize=8)
     fig.suptitle(
-        "Q9: training images and random augmentations (rotation, scale, shift, brightness, contrast)",
+        "Q9: training images and random augmentations (rotation, scale, shift, brightness, "
+        "contrast)",
         fontsize=9,
     )
     fig.tight_layout()

@@ -59,34 +59,39 @@ def part1() -> list[str]:
     return [
         "## Part 1: the convolution",
         "",
-        "**Q1.** The weights are one 4-D tensor of shape (kernel height, kernel width, input channels, output channels) (HWIO, "
-        "flax's layout), plus one bias per output channel. The nested loops, one multiply-add at a time, are "
-        "`jaxconv.reference.conv2d`; the tests hold the fast code to them.",
+        "**Q1.** The weights are one 4-D tensor of shape (kernel height, kernel width, input "
+        "channels, output channels) (HWIO, flax's layout), plus one bias per output channel. The "
+        "nested loops, one multiply-add at a time, are `jaxconv.reference.conv2d`; the tests hold "
+        "the fast code to them.",
         "",
-        f"**Q2.** H_out = floor((H + 2·padding − kernel) / stride) + 1 (`jaxconv.output_size`). For 227 with an 11×11 kernel, "
-        f"padding 0, stride 4: {jaxconv.output_size(227, 11, 4, 0)}.",
+        "**Q2.** H_out = floor((H + 2·padding − kernel) / stride) + 1 (`jaxconv.output_size`). For "
+        f"227 with an 11×11 kernel, padding 0, stride 4: {jaxconv.output_size(227, 11, 4, 0)}.",
         "",
-        "**Q3.** `jaxconv.reference.unfold`: loops over images, output pixels, kernel rows, kernel columns and channels, copying "
-        "the padded input into one row per output pixel, entries ordered (i, j, c).",
+        "**Q3.** `jaxconv.reference.unfold`: loops over images, output pixels, kernel rows, kernel "
+        "columns and channels, copying the padded input into one row per output pixel, entries "
+        "ordered (i, j, c).",
         "",
-        "**Q4-Q6.** With U = unfold(X) (M×K), W (K×C_out) and g = dL/dY reshaped to M×C_out: dW = Uᵀg, dU = gWᵀ, "
-        "dX = fold(dU), where fold adds every patch entry back onto the pixel it came from (the adjoint of unfold). The "
-        "derivation with shapes is in the project README and above the VJP in `jaxconv/_conv.py`. The student report "
-        "folds the forward patches U instead of dU, and folds with stride 1 and padding 0 whatever the forward used; "
-        "both are wrong. `jaxconv.conv2d` is a `jax.custom_vjp` with exactly this backward, tested against loop "
-        "oracles, finite differences and lax's own gradients.",
+        "**Q4-Q6.** With U = unfold(X) (M×K), W (K×C_out) and g = dL/dY reshaped to M×C_out: dW = "
+        "Uᵀg, dU = gWᵀ, dX = fold(dU), where fold adds every patch entry back onto the pixel it "
+        "came from (the adjoint of unfold). The derivation with shapes is in `docs/guide.md` in "
+        "the repository and above the VJP in `jaxconv/_conv.py`. The student report folds the "
+        "forward patches U instead of dU, and folds with stride 1 and padding 0 whatever the "
+        "forward used; both are wrong. `jaxconv.conv2d` is a `jax.custom_vjp` with exactly this "
+        "backward, tested against loop oracles, finite differences and lax's own gradients.",
         "",
-        f"**Q10.** A 5×5 kernel, padding 1, stride 2, 3→16 channels: a 3-channel 1024×768 image (768 rows, 1024 "
-        f"columns) gives 16×{h1}×{w1}; a 1920×1080 image gives 16×{h2}×{w2} (computed by `jaxconv.output_size`). An "
-        "8-channel image does **not** fit: every kernel position multiplies C_in channels by C_in weights, so the kernel's "
-        "3 input channels cannot take 8 (the student report says it would work). jaxconv refuses it:",
+        "**Q10.** A 5×5 kernel, padding 1, stride 2, 3→16 channels: a 3-channel 1024×768 image "
+        f"(768 rows, 1024 columns) gives 16×{h1}×{w1}; a 1920×1080 image gives 16×{h2}×{w2} "
+        "(computed by `jaxconv.output_size`). An 8-channel image does **not** fit: every kernel "
+        "position multiplies C_in channels by C_in weights, so the kernel's 3 input channels "
+        "cannot take 8 (the student report says it would work). jaxconv refuses it:",
         "",
         f"    ValueError: {refusal}",
         "",
-        "**Q11.** With x of shape (b, c, h, w) in PyTorch: `x.amax(dim=(2, 3))` and `x.mean(dim=(2, 3))`. jaxconv is "
-        "channels-last, so `x.max(axis=(1, 2))` and `x.mean(axis=(1, 2))` (`jaxconv.global_max_pool`, "
-        "`jaxconv.global_mean_pool`, which also take a mask for padded images). The report's "
-        "`torch.flatten(nn.AdaptiveMaxPool2d(1), 1)` flattens a module, not the pooled input.",
+        "**Q11.** With x of shape (b, c, h, w) in PyTorch: `x.amax(dim=(2, 3))` and "
+        "`x.mean(dim=(2, 3))`. jaxconv is channels-last, so `x.max(axis=(1, 2))` and "
+        "`x.mean(axis=(1, 2))` (`jaxconv.global_max_pool`, `jaxconv.global_mean_pool`, which also "
+        "take a mask for padded images). The report's `torch.flatten(nn.AdaptiveMaxPool2d(1), 1)` "
+        "flattens a module, not the pooled input.",
         "",
     ]
 
@@ -98,16 +103,18 @@ def q8_section(result: dict, figure: str) -> list[str]:
     return [
         "## Part 2: MNIST",
         "",
-        "**Q7.** MNIST comes from tensorflow-datasets into NumPy arrays in memory; its training images are split "
-        f"{sizes['num_train']:,} / {sizes['num_val']:,} into training and validation, deterministically per seed; the "
-        f"{sizes['test_n']:,} test images are used only for the final evaluation, with the best-by-validation checkpoint. "
-        "Training loops over shuffled batches (16 by default).",
+        "**Q7.** MNIST comes from tensorflow-datasets into NumPy arrays in memory; its training "
+        f"images are split {sizes['num_train']:,} / {sizes['num_val']:,} into training and "
+        f"validation, deterministically per seed; the {sizes['test_n']:,} test images are used "
+        "only for the final evaluation, with the best-by-validation checkpoint. Training loops "
+        "over shuffled batches (16 by default).",
         "",
-        "**Q8.** The network of the first table (29,066 parameters), Adam with a cosine-decayed learning rate, "
-        "over learning rates and batch sizes:",
+        "**Q8.** The network of the first table (29,066 parameters), Adam with a cosine-decayed "
+        "learning rate, over learning rates and batch sizes:",
         "",
         *_table(VARIANT_HEADER, _variant_rows(variants)),
-        f"Best mean validation accuracy: **{best}**. Test accuracy by learning rate and batch size:",
+        f"Best mean validation accuracy: **{best}**. Test accuracy by learning rate and batch "
+        "size:",
         "",
         f"![Q8 heatmap]({figure})",
         "",
@@ -150,8 +157,9 @@ def q15_table() -> list[str]:
         ["fixed, 64×64 input (Q17)", count(lambda: FixedCNN(input_size=64, rngs=nnx.Rngs(0)))],
     ]
     return [
-        "**Q15.** With N = 64 the variable network's linear layer has 64·10 + 10 weights instead of 576·10 + 10. "
-        "`train.models.matching_width` finds the N whose parameter count is closest to the fixed network's:",
+        "**Q15.** With N = 64 the variable network's linear layer has 64·10 + 10 weights instead "
+        "of 576·10 + 10. `train.models.matching_width` finds the N whose parameter count is "
+        "closest to the fixed network's:",
         "",
         *_table(["network", "parameters"], rows),
     ]
@@ -171,8 +179,9 @@ def q17_section(result: dict, figure: str) -> list[str]:
     variants = result["variants"]
     reference = f"variable, global {result['pooling']}"
     lines = [
-        "**Q17.** Tuning (no augmentation): each model's learning rate chosen on the validation accuracy of the first seed, "
-        "then the chosen setting trained with every seed and compared on the test set.",
+        "**Q17.** Tuning (no augmentation): each model's learning rate chosen on the validation "
+        "accuracy of the first seed, then the chosen setting trained with every seed and compared "
+        "on the test set.",
         "",
         *_table(
             ["model", "learning rate", "validation accuracy, first seed (%)", "chosen"], tuning_rows
@@ -181,9 +190,8 @@ def q17_section(result: dict, figure: str) -> list[str]:
     ]
     for other in variants:
         if other != reference:
-            lines += [
-                f"* {verdict(compare(variants[reference], variants[other], 'test_accuracy'), reference, other)}"
-            ]
+            comparison = compare(variants[reference], variants[other], "test_accuracy")
+            lines += [f"* {verdict(comparison, reference, other)}"]
     tuning = result["tuning"]
     at_edge = [
         model
@@ -193,7 +201,8 @@ def q17_section(result: dict, figure: str) -> list[str]:
     if at_edge:
         lines += [
             "",
-            f"The chosen learning rate is at an end of the tried range for {', '.join(at_edge)}: a wider range might do better.",
+            f"The chosen learning rate is at an end of the tried range for {', '.join(at_edge)}: a "
+            "wider range might do better.",
         ]
     return lines + ["", f"![Q17]({figure})", ""]
 
@@ -205,30 +214,34 @@ def _ends(candidates: dict) -> set[str]:
 
 
 TEXT_Q9 = (
-    "Why only the training data: augmentation is a regulariser that teaches the model invariances (small rotations, shifts, "
-    "zooms, lighting) during learning. Validation and test accuracy must estimate performance on the data the model will "
-    "actually meet, so they are measured on the images as they are; augmenting them would measure a different, noisier "
-    "distribution and blur model selection."
+    "Why only the training data: augmentation is a regulariser that teaches the model invariances "
+    "(small rotations, shifts, zooms, lighting) during learning. Validation and test accuracy must "
+    "estimate performance on the data the model will actually meet, so they are measured on the "
+    "images as they are; augmenting them would measure a different, noisier distribution and blur "
+    "model selection."
 )
 TEXT_Q13 = (
-    "**Q13.** Besides 64²/28² ≈ 5.2× the computation: the 32×32 and 48×48 canvases are blown up by 2× and 1.33×, so the "
-    "same digit appears at three scales and the network must learn all of them; interpolation blurs the small ones; the "
-    "linear layer grows to 64·8·8·10 weights (64,266 parameters in all against 29,066), which needs more data to fit; and a "
-    "fixed size still has to shrink any larger image, losing detail. Q17 measures what this costs."
+    "**Q13.** Besides 64²/28² ≈ 5.2× the computation: the 32×32 and 48×48 canvases are blown up by "
+    "2× and 1.33×, so the same digit appears at three scales and the network must learn all of "
+    "them; interpolation blurs the small ones; the linear layer grows to 64·8·8·10 weights (64,266 "
+    "parameters in all against 29,066), which needs more data to fit; and a fixed size still has "
+    "to shrink any larger image, losing detail. Q17 measures what this costs."
 )
 TEXT_Q14 = (
-    "**Q14.** The data is held in memory as one uint8 array per resolution, and every batch comes from one of them; batches "
-    "of all resolutions are interleaved in a fresh random order each epoch, with one compiled step per resolution. When "
-    "almost every image has its own resolution, the images are bucketed onto a few canvas sizes (each side rounded up to a "
-    "multiple of 16), padded at the top-left, and a mask of the real pixels travels through the network: activations "
-    "outside the image are zeroed after every stage and the global pooling ignores them, so a padded image gets exactly "
-    "the prediction of the unpadded one (a test checks this end to end)."
+    "**Q14.** The data is held in memory as one uint8 array per resolution, and every batch comes "
+    "from one of them; batches of all resolutions are interleaved in a fresh random order each "
+    "epoch, with one compiled step per resolution. When almost every image has its own resolution, "
+    "the images are bucketed onto a few canvas sizes (each side rounded up to a multiple of 16), "
+    "padded at the top-left, and a mask of the real pixels travels through the network: "
+    "activations outside the image are zeroed after every stage and the global pooling ignores "
+    "them, so a padded image gets exactly the prediction of the unpadded one (a test checks this "
+    "end to end)."
 )
 
 
 QUICK_WARNING = (
-    "**A smoke test (`python -m train.report --quick`): a few batches, one epoch, one seed. "
-    "Its numbers mean nothing; they only show that the machinery runs.**"
+    "**A smoke test (`python -m train.report --quick`): a few batches, one epoch, one seed. Its "
+    "numbers mean nothing; they only show that the machinery runs.**"
 )
 
 
@@ -261,11 +274,13 @@ def write_report(
         *([QUICK_WARNING, ""] if info["quick"] else []),
         "# Assignment 3A, reproduced with jaxconv",
         "",
-        f"Generated by `python -m train.report{' --quick' if info['quick'] else ''}` on {datetime.date.today()}, {machine()}. "
-        f"Every number is a mean ± sample standard deviation over seeds {', '.join(map(str, seeds))} (seed: train/validation "
-        f"split, initialisation, data order), with epochs and the time of one run (its epochs, validation included, and "
-        f"compilation). Two variants are compared seed by seed: the difference exceeds seed-to-seed noise when a "
-        f"two-sided paired t-test over the seeds gives p < 0.05. {_build_time(info['calls'])}",
+        f"Generated by `python -m train.report{' --quick' if info['quick'] else ''}` on "
+        f"{datetime.date.today()}, {machine()}. Every number is a mean ± sample standard deviation "
+        f"over seeds {', '.join(map(str, seeds))} (seed: train/validation split, initialisation, "
+        "data order), with epochs and the time of one run (its epochs, validation included, and "
+        "compilation). Two variants are compared seed by seed: the difference exceeds seed-to-seed "
+        "noise when a two-sided paired t-test over the seeds gives p < 0.05. "
+        f"{_build_time(info['calls'])}",
         "",
         *part1(),
         *q8_section(results["q8"], "figures/q8_heatmap.png"),
@@ -280,7 +295,8 @@ def write_report(
         ),
         "## Part 3: variable resolution",
         "",
-        "**Q12.** mnist-varres with every image resized to 28×28 (bilinear, antialiased) and the fixed network:",
+        "**Q12.** mnist-varres with every image resized to 28×28 (bilinear, antialiased) and the "
+        "fixed network:",
         "",
         *_table(VARIANT_HEADER, _variant_rows(results["q12"]["variants"])),
         TEXT_Q13,
@@ -296,7 +312,8 @@ def write_report(
             "best_val_accuracy",
             "figures/q16_pooling.png",
             [
-                f"Chosen for Q17, by mean validation accuracy: **global {results['q17']['pooling']} pooling**.",
+                "Chosen for Q17, by mean validation accuracy: **global "
+                f"{results['q17']['pooling']} pooling**.",
                 "",
             ],
         ),
@@ -311,7 +328,10 @@ def write_report(
 def _build_time(calls: list[dict]) -> str:
     minutes = sum(c["seconds"] for c in calls) / 60
     trained = sum(c["runs_trained"] for c in calls)
-    return f"Building it trained {trained} runs in {minutes:.0f} minutes of wall time ({len(calls)} call(s) of train.report)."
+    return (
+        f"Building it trained {trained} runs in {minutes:.0f} minutes of wall time ({len(calls)} "
+        "call(s) of train.report)."
+    )
 
 
 def _augmentation_examples(path: Path, cache: Path, data: Path | None) -> None:

@@ -74,5 +74,11 @@ def verdict(comparison: dict, a: str, b: str) -> str:
     if comparison["p"] is None:
         return f"{head}; the same difference on every seed, so the t-test is undefined: untested."
     if comparison["exceeds_noise"]:
-        return f"{head}; paired t-test p = {comparison['p']:.3g} < {SIGNIFICANCE}: the difference exceeds seed-to-seed noise."
-    return f"{head}; paired t-test p = {comparison['p']:.3g} ≥ {SIGNIFICANCE}: within seed-to-seed noise."
+        return (
+            f"{head}; paired t-test p = {comparison['p']:.3g} < {SIGNIFICANCE}: "
+            "the difference exceeds seed-to-seed noise."
+        )
+    return (
+        f"{head}; paired t-test p = {comparison['p']:.3g} ≥ {SIGNIFICANCE}: "
+        "within seed-to-seed noise."
+    )
