@@ -291,27 +291,32 @@ def check_channels(x_shape, kernel_shape, groups) -> int:
         raise ValueError(f"groups must be an integer >= 1, got {groups!r}")
     if len(kernel_shape) < 3 or len(x_shape) != len(kernel_shape):
         raise ValueError(
-            f"x {tuple(x_shape)} must be (N, *spatial, C_in) and the kernel {tuple(kernel_shape)} (*k, C_in // groups, C_out), "
+            f"x {tuple(x_shape)} must be (N, *spatial, C_in) and the kernel {tuple(kernel_shape)} "
+            "(*k, C_in // groups, C_out), "
             "with the same number of spatial axes (at least one)"
         )
     x_layout, k_layout = _layouts(len(x_shape) - 2)
     c_in, k_in, c_out = x_shape[-1], kernel_shape[-2], kernel_shape[-1]
     if groups == 1 and c_in != k_in:
         raise ValueError(
-            f"x has {c_in} input channels (shape {tuple(x_shape)}, {x_layout}) but the kernel expects "
+            f"x has {c_in} input channels (shape {tuple(x_shape)}, {x_layout}) but the kernel "
+            "expects "
             f"{k_in} (shape {tuple(kernel_shape)}, {k_layout}): the channel counts must match"
         )
     if c_in % groups:
         raise ValueError(
-            f"x has {c_in} input channels (shape {tuple(x_shape)}), which do not split into {groups} groups"
+            f"x has {c_in} input channels (shape {tuple(x_shape)}), which do not split into "
+            f"{groups} groups"
         )
     if c_out % groups:
         raise ValueError(
-            f"the kernel has {c_out} output channels (shape {tuple(kernel_shape)}), which do not split into {groups} groups"
+            f"the kernel has {c_out} output channels (shape {tuple(kernel_shape)}), which do not "
+            f"split into {groups} groups"
         )
     if k_in != c_in // groups:
         raise ValueError(
-            f"x has {c_in} input channels (shape {tuple(x_shape)}), {c_in // groups} per group for {groups} groups, but the kernel "
+            f"x has {c_in} input channels (shape {tuple(x_shape)}), {c_in // groups} per group for "
+            f"{groups} groups, but the kernel "
             f"expects {k_in} per group (shape {tuple(kernel_shape)}, (*k, C_in // groups, C_out))"
         )
     return groups
@@ -321,13 +326,15 @@ def common_float_dtype(x, kernel):
     dtype = jnp.promote_types(x.dtype, kernel.dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(
-            f"the convolution needs floating-point inputs, got x {x.dtype} and kernel {kernel.dtype}"
+            f"the convolution needs floating-point inputs, got x {x.dtype} and kernel "
+            f"{kernel.dtype}"
         )
     return dtype
 
 
 def conv_with_geometry(x, kernel, geometry: ConvGeometry, groups: int, precision=None):
-    """The custom-VJP convolution for checked arguments (``conv`` and ``conv_general_dilated`` use it)."""
+    """The custom-VJP convolution for checked arguments (``conv`` and ``conv_general_dilated``
+    use it)."""
     dtype = common_float_dtype(x, kernel)
     return _conv(x.astype(dtype), kernel.astype(dtype), geometry, groups, precision)
 
@@ -376,7 +383,8 @@ def _conv_of_rank(rank: int, name: str):
     x_layout, k_layout = _layouts(rank)
     conv_nd.__name__ = conv_nd.__qualname__ = name
     conv_nd.__doc__ = (
-        f"{rank}-D :func:`conv`: x ``{x_layout}``, kernel ``{k_layout}``; the same arguments, with the rank checked.\n\n"
+        f"{rank}-D :func:`conv`: x ``{x_layout}``, kernel ``{k_layout}``; the same arguments, with "
+        "the rank checked.\n\n"
         "    Per-axis arguments (stride, dilation, padding pairs) take one entry per spatial axis."
     )
     return conv_nd
@@ -393,7 +401,8 @@ def _geometry_for_grad(input_shape, kernel_shape, g_shape, stride, padding, dila
     expected = (input_shape[0], *geometry.output_size, kernel_shape[-1])
     if tuple(g_shape) != expected:
         raise ValueError(
-            f"g must be the output cotangent of shape (N, *spatial_out, C_out) = {expected}; got {tuple(g_shape)}"
+            f"g must be the output cotangent of shape (N, *spatial_out, C_out) = {expected}; got "
+            f"{tuple(g_shape)}"
         )
     return geometry, groups
 

@@ -59,7 +59,8 @@ def conv_general_dilated(
     """
     if batch_group_count != 1:
         raise ValueError(
-            f"jaxconv.conv_general_dilated supports batch_group_count=1 only, got {batch_group_count}"
+            "jaxconv.conv_general_dilated supports batch_group_count=1 only, got "
+            f"{batch_group_count}"
         )
     if out_sharding is not None:
         raise ValueError(
@@ -68,7 +69,8 @@ def conv_general_dilated(
     rank = lhs.ndim - 2
     if isinstance(padding, str) and lhs_dilation is not None and any(r != 1 for r in lhs_dilation):
         raise ValueError(
-            "string padding with lhs_dilation is not defined (lax refuses it too): give (low, high) pairs"
+            "string padding with lhs_dilation is not defined (lax refuses it too): give (low, "
+            "high) pairs"
         )
     lhs_spec, rhs_spec, out_spec = lax.conv_dimension_numbers(
         lhs.shape, rhs.shape, dimension_numbers

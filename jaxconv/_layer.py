@@ -1,4 +1,5 @@
-"""Flax NNX layers: Conv2D (the assignment's layer), Conv (a drop-in for nnx.Conv) and ConvTranspose."""
+"""Flax NNX layers: Conv2D (the assignment's layer), Conv (a drop-in for nnx.Conv) and
+ConvTranspose."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ class Conv2D(nnx.Module):
 
 
 class Conv(nnx.Conv):
-    """``flax.nnx.Conv`` computed by jaxconv: a drop-in with the same arguments, parameters and outputs.
+    """``flax.nnx.Conv`` computed by jaxconv: a drop-in with the same arguments, parameters and
+    outputs.
 
     Every constructor argument is ``nnx.Conv``'s (``kernel_size``, ``strides``,
     ``padding`` as an int, pairs, ``'SAME'``, ``'VALID'``, ``'CIRCULAR'``,
@@ -114,7 +116,8 @@ class Conv(nnx.Conv):
 
 
 class ConvTranspose(nnx.Module):
-    """Transposed convolution layer (decoders, U-Nets, GANs): :func:`jaxconv.conv_transpose` plus a bias.
+    """Transposed convolution layer (decoders, U-Nets, GANs): :func:`jaxconv.conv_transpose` plus
+    a bias.
 
     Upsamples ``(N, *spatial, in_features)`` to ``(N, *spatial_out, out_features)`` with
     ``spatial_out = (size − 1)·strides − 2·padding + kernel_dilation·(k − 1) + output_padding + 1``.
@@ -123,10 +126,11 @@ class ConvTranspose(nnx.Module):
     in_features)``: the layer is the input gradient of a convolution from ``out_features`` to
     ``in_features`` channels. Mapping to the other libraries (docs/guide.md shows each):
 
-    * ``nnx.ConvTranspose(in, out, k, strides, padding=P, kernel_dilation=d, transpose_kernel=True)``
-      has the same kernel shape and initialiser; its padding pairs are those of the
-      zero-insertion view, ``P = (d·(k − 1) − padding, d·(k − 1) − padding + output_padding)``
-      per axis. It has no groups.
+    * ``nnx.ConvTranspose(in, out, k, strides, padding=P, kernel_dilation=d,
+      transpose_kernel=True)`` has the same kernel shape and initialiser; its padding pairs are
+      those of the zero-insertion view,
+      ``P = (d·(k − 1) − padding, d·(k − 1) − padding + output_padding)`` per axis. It has no
+      groups.
     * ``torch.nn.ConvTranspose{1,2,3}d(in, out, k, stride, padding, output_padding, groups,
       dilation=d)``: the same arguments; its weight ``(in, out // groups, *k)`` is this
       kernel with its axes moved, ``kernel = weight.permute(2, ..., 1, 0)``.
@@ -159,7 +163,8 @@ class ConvTranspose(nnx.Module):
         kernel_size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
         if out_features % feature_group_count or in_features % feature_group_count:
             raise ValueError(
-                f"in_features {in_features} and out_features {out_features} must both split into {feature_group_count} groups"
+                f"in_features {in_features} and out_features {out_features} must both split into "
+                f"{feature_group_count} groups"
             )
         kernel_shape = (*kernel_size, out_features // feature_group_count, in_features)
         self.kernel, self.bias = _kernel_and_bias(
@@ -177,8 +182,10 @@ class ConvTranspose(nnx.Module):
     def __call__(self, y: jax.Array) -> jax.Array:
         bias = self.bias[...] if self.bias is not None else None
         y, kernel, bias = dtypes.promote_dtype((y, self.kernel[...], bias), dtype=self.dtype)
+        # (N, *spatial_out, out_features)
         z = conv_transpose(
-            y, kernel, self.strides, self.padding, self.output_padding, self.kernel_dilation, self.feature_group_count,
+            y, kernel, self.strides, self.padding, self.output_padding, self.kernel_dilation,
+            self.feature_group_count,
             precision=self.precision,
-        )  # (N, *spatial_out, out_features)  # fmt: skip
+        )  # fmt: skip
         return _add_bias(z, bias)

@@ -1,4 +1,5 @@
-"""unfold (im2col) and its adjoint fold (col2im), for any number of spatial axes, from lax slices and pads.
+"""unfold (im2col) and its adjoint fold (col2im), for any number of spatial axes, from lax slices
+and pads.
 
 Layout: images are channels-last ``(N, *spatial, C)``; a patch vector is ordered
 (kernel tap in row-major order over the kernel's axes, then channel c), the order
@@ -50,12 +51,14 @@ from jaxconv._shapes import (
 
 
 def tap_offsets(geometry: ConvGeometry) -> list[tuple[int, ...]]:
-    """The kernel taps, row-major over the kernel's axes (the order of ``kernel.reshape(T, ...)``)."""
+    """The kernel taps, row-major over the kernel's axes (the order of
+    ``kernel.reshape(T, ...)``)."""
     return list(itertools.product(*(range(k) for k in geometry.kernel_size)))
 
 
 def pad_input(x: jax.Array, geometry: ConvGeometry) -> jax.Array:
-    """Step 1: zero insertion (input dilation) and padding, one lax.pad: ``(N, *S, C) -> (N, *P, C)``."""
+    """Step 1: zero insertion (input dilation) and padding, one lax.pad:
+    ``(N, *S, C) -> (N, *P, C)``."""
     config = [
         (0, 0, 0),
         *((lo, hi, r - 1) for (lo, hi), r in zip(geometry.padding, geometry.input_dilation)),
@@ -144,7 +147,8 @@ def _phase_fold(taps: list[jax.Array], geometry: ConvGeometry) -> jax.Array:
         phase_sums.get(phase, zeros)
         for phase in itertools.product(*(range(s) for s in geometry.stride))
     ]
-    # stack the phases with each phase axis right after its row axis: (N, L_1, s_1, ..., L_d, s_d, C)
+    # stack the phases with each phase axis right after its row axis:
+    # (N, L_1, s_1, ..., L_d, s_d, C)
     rank = geometry.rank
     interleaved = jnp.stack(phases, axis=-2).reshape(
         n, *lengths, *geometry.stride, c
@@ -236,7 +240,8 @@ def fold(
     expected = (n, *geometry.output_size, geometry.num_taps * c)
     if tuple(patches.shape) != expected:
         raise ValueError(
-            f"patches must have shape (N, *spatial_out, prod(kernel)*C) = {expected} for input_shape {input_shape}, "
+            f"patches must have shape (N, *spatial_out, prod(kernel)*C) = {expected} for "
+            f"input_shape {input_shape}, "
             f"kernel {geometry.kernel_size}, stride {geometry.stride}, padding {geometry.padding}, "
             f"dilation {geometry.dilation}; got {tuple(patches.shape)}"
         )

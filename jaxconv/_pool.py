@@ -20,7 +20,8 @@ from jaxconv._shapes import _check_int, check_nhwc, conv_geometry
 def _check_mask(x: jax.Array, mask: jax.Array) -> None:
     if mask.shape != x.shape[:3]:
         raise ValueError(
-            f"mask must have shape (N, H, W) = {tuple(x.shape[:3])} to match x {tuple(x.shape)}; got {tuple(mask.shape)}"
+            f"mask must have shape (N, H, W) = {tuple(x.shape[:3])} to match x {tuple(x.shape)}; "
+            f"got {tuple(mask.shape)}"
         )
     if mask.dtype != jnp.bool_:
         raise ValueError(f"mask must be boolean (True marks a real pixel), got dtype {mask.dtype}")
@@ -100,7 +101,8 @@ _max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
-    """Non-overlapping ``window × window`` max pool: ``(N, H, W, C) -> (N, H//window, W//window, C)``.
+    """Non-overlapping ``window × window`` max pool:
+    ``(N, H, W, C) -> (N, H//window, W//window, C)``.
 
     Trailing rows and columns that do not fill a window are dropped (PyTorch's
     ``MaxPool2d`` default, so 7 -> 3). Built from strided views with its own

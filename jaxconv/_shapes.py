@@ -96,7 +96,8 @@ def padding_pairs(
             return ((0, 0),) * rank
         if mode not in ("SAME", "SAME_LOWER"):
             raise ValueError(
-                f"padding must be 'SAME', 'SAME_LOWER', 'VALID', an int or (low, high) pairs; got the string {padding!r}"
+                "padding must be 'SAME', 'SAME_LOWER', 'VALID', an int or (low, high) pairs; got "
+                f"the string {padding!r}"
             )
         pairs = []
         for size, k, s, d in zip(input_size, kernel_size, stride, dilation):
@@ -107,7 +108,8 @@ def padding_pairs(
     if isinstance(padding, (tuple, list)):
         if len(padding) != rank:
             raise ValueError(
-                f"padding must be an int, one int or one (low, high) pair per spatial axis ({rank} here), or a string; got {padding!r}"
+                f"padding must be an int, one int or one (low, high) pair per spatial axis ({rank} "
+                f"here), or a string; got {padding!r}"
             )
         pairs = []
         for p in padding:
@@ -153,7 +155,8 @@ def _axis_output_size(
             else f"dilated kernel {reach} (kernel {kernel}, dilation {dilation})"
         )
         raise ValueError(
-            f"{what} is larger than the padded input {_padded_input_text(size, low, high, input_dilation)} = {padded}"
+            f"{what} is larger than the padded input "
+            f"{_padded_input_text(size, low, high, input_dilation)} = {padded}"
         )
     return (padded - reach) // stride + 1
 
@@ -233,7 +236,8 @@ def conv_geometry(
     input_dilation: IntOrPair = 1,
     allow_negative_padding: bool = False,
 ) -> ConvGeometry:
-    """Normalise and check the geometry of a convolution over ``input_size`` (spatial sizes only)."""
+    """Normalise and check the geometry of a convolution over ``input_size`` (spatial sizes
+    only)."""
     input_size = tuple(int(s) for s in input_size)
     rank = len(input_size)
     kernel_size = per_axis("kernel_size", kernel_size, rank)
@@ -261,7 +265,8 @@ def conv_geometry(
 def check_nhwc(name: str, shape: Sequence[int]) -> None:
     if len(shape) != 4:
         raise ValueError(
-            f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; got shape {tuple(shape)} of rank {len(shape)}"
+            f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; got shape "
+            f"{tuple(shape)} of rank {len(shape)}"
         )
 
 
@@ -269,6 +274,7 @@ def check_channels_last(name: str, shape: Sequence[int]) -> int:
     """The number of spatial axes of a ``(N, *spatial, C)`` array (at least one)."""
     if len(shape) < 3:
         raise ValueError(
-            f"{name} must be (batch, *spatial, channels) with at least one spatial axis; got shape {tuple(shape)} of rank {len(shape)}"
+            f"{name} must be (batch, *spatial, channels) with at least one spatial axis; got shape "
+            f"{tuple(shape)} of rank {len(shape)}"
         )
     return len(shape) - 2

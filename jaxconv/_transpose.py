@@ -78,11 +78,13 @@ _conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 def transpose_geometry(
     y_shape, kernel_shape, stride, padding, output_padding, dilation
 ) -> ConvGeometry:
-    """The geometry of the forward convolution whose input gradient this transposed convolution is."""
+    """The geometry of the forward convolution whose input gradient this transposed convolution
+    is."""
     rank = len(y_shape) - 2
     if isinstance(padding, str):
         raise ValueError(
-            f"conv_transpose takes padding as ints or (low, high) pairs (the forward convolution's), not {padding!r}; "
+            "conv_transpose takes padding as ints or (low, high) pairs (the forward "
+            f"convolution's), not {padding!r}; "
             "see docs/guide.md for 'SAME'/'VALID' in nnx.ConvTranspose's terms"
         )
     kernel_size = tuple(int(k) for k in kernel_shape[:-2])
@@ -100,12 +102,14 @@ def transpose_geometry(
             )
         if not 0 <= op < s:
             raise ValueError(
-                f"{where}: output_padding must satisfy 0 <= output_padding < stride, got {op} with stride {s}"
+                f"{where}: output_padding must satisfy 0 <= output_padding < stride, got {op} with "
+                f"stride {s}"
             )
         out = (size - 1) * s - lo - hi + d * (k - 1) + 1 + op
         if out < 1:
             raise ValueError(
-                f"{where}: the output size ({size} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + 1 + {op} = {out} is not positive"
+                f"{where}: the output size ({size} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + 1 + "
+                f"{op} = {out} is not positive"
             )
         spatial.append(out)
     geometry = conv_geometry(tuple(spatial), kernel_size, stride, pads, dilation)
@@ -152,7 +156,8 @@ def conv_transpose(
     check_channels(forward_x_shape, kernel.shape, groups)
     if y.shape[-1] != kernel.shape[-1]:
         raise ValueError(
-            f"y has {y.shape[-1]} channels (shape {tuple(y.shape)}) but the kernel {tuple(kernel.shape)} "
+            f"y has {y.shape[-1]} channels (shape {tuple(y.shape)}) but the kernel "
+            f"{tuple(kernel.shape)} "
             f"is (*k, C_in // groups, C_out) with C_out = {kernel.shape[-1]}: they must match"
         )
     geometry = transpose_geometry(y.shape, kernel.shape, stride, padding, output_padding, dilation)

@@ -30,7 +30,8 @@ import jaxconv
 
 
 class Row(NamedTuple):
-    """One benchmarked convolution: x ``(N, *spatial, C_in)``, kernel ``(*k, C_in // groups, C_out)``."""
+    """One benchmarked convolution: x ``(N, *spatial, C_in)``, kernel
+    ``(*k, C_in // groups, C_out)``."""
 
     name: str
     x_shape: tuple
@@ -82,7 +83,8 @@ _CHANNELS_LAST = {
 def xla_conv(row: Row):
     rank = len(row.x_shape) - 2
     return lambda x, k: lax.conv_general_dilated(
-        x, k, (row.stride,) * rank, [(row.padding, row.padding)] * rank, rhs_dilation=(row.dilation,) * rank,
+        x, k, (row.stride,) * rank, [(row.padding, row.padding)] * rank,
+        rhs_dilation=(row.dilation,) * rank,
         dimension_numbers=_CHANNELS_LAST[rank], feature_group_count=row.groups,
     )  # fmt: skip
 
@@ -96,7 +98,8 @@ def jaxconv_transpose(row: Row):
 
 
 def _transpose_pads(row: Row):
-    """The zero-insertion view's padding: ``k - 1 - padding`` on each side (dilation 1, no output_padding)."""
+    """The zero-insertion view's padding: ``k - 1 - padding`` on each side (dilation 1, no
+    output_padding)."""
     return [(k - 1 - row.padding, k - 1 - row.padding) for k in row.kernel_shape[:-2]]
 
 
@@ -118,7 +121,8 @@ def nnx_transpose(row: Row):
 
     c_in, c_out = row.kernel_shape[-2:]
     layer = nnx.ConvTranspose(
-        c_out, c_in, row.kernel_shape[:-2], row.stride, padding=_transpose_pads(row), transpose_kernel=True, use_bias=False,
+        c_out, c_in, row.kernel_shape[:-2], row.stride, padding=_transpose_pads(row),
+        transpose_kernel=True, use_bias=False,
         rngs=nnx.Rngs(0),
     )  # fmt: skip
     graphdef, params = nnx.split(layer)
@@ -173,7 +177,8 @@ def agreement_tolerance(backend: str | None = None) -> float:
 
 
 def bench_row(row: Row, rounds: int, transposed: bool = False) -> dict:
-    """Times of jaxconv and XLA (and for transposed rows nnx.ConvTranspose), in alternating rounds."""
+    """Times of jaxconv and XLA (and for transposed rows nnx.ConvTranspose), in alternating
+    rounds."""
     keys = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(keys[0], row.x_shape)
     kernel = jax.random.normal(keys[1], row.kernel_shape) * 0.1
@@ -245,8 +250,10 @@ def markdown_table(rows) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['batch']} | {r['layer']} | {r['jaxconv_fwd']:.3f} | {r['xla_fwd']:.3f} |{extra(r, 'nnx_fwd')} {r['ratio_fwd']:.2f} "
-            f"| {r['jaxconv_fwd_bwd']:.3f} | {r['xla_fwd_bwd']:.3f} |{extra(r, 'nnx_fwd_bwd')} {r['ratio_fwd_bwd']:.2f} |"
+            f"| {r['batch']} | {r['layer']} | {r['jaxconv_fwd']:.3f} | {r['xla_fwd']:.3f} "
+            f"|{extra(r, 'nnx_fwd')} {r['ratio_fwd']:.2f} "
+            f"| {r['jaxconv_fwd_bwd']:.3f} | {r['xla_fwd_bwd']:.3f} |{extra(r, 'nnx_fwd_bwd')} "
+            f"{r['ratio_fwd_bwd']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -275,7 +282,8 @@ def main(argv=None):
         rows.append(bench_row(row, args.rounds, transposed))
         print(f"  measured batch {row.x_shape[0]} {row.name}", flush=True)
     print(
-        f"\n{machine()}; median of {args.rounds} alternating rounds; ratio = jaxconv / XLA (lax.conv_transpose for transposed rows)\n"
+        f"\n{machine()}; median of {args.rounds} alternating rounds; ratio = jaxconv / XLA "
+        "(lax.conv_transpose for transposed rows)\n"
     )
     print(markdown_table(rows))
     if args.json:

@@ -1,4 +1,5 @@
-"""Slow, obviously-correct oracles: the nested loops of Q1 and Q3 in plain NumPy, in any number of dimensions.
+"""Slow, obviously-correct oracles: the nested loops of Q1 and Q3 in plain NumPy, in any number of
+dimensions.
 
 These are what the fast functions are tested against, so they are written to
 read like the pseudo-code of the assignment, one scalar at a time, in float64.
@@ -12,15 +13,17 @@ The geometry is exactly ``lax.conv_general_dilated``'s, channels last, with d >=
 - kernel: ``(*k, C_in // groups, C_out)`` (WIO, HWIO, DHWIO);
 - output: ``(N, *spatial_out, C_out)`` with, per dim,
   ``out = (size + low + high - dilation·(k - 1) - 1) // stride + 1``;
-- output position ``o`` reads, through kernel tap ``t``, padded input index ``o·stride + t·dilation``;
-- groups G: output channel ``o`` is in group ``g = o // (C_out // G)`` and sees the input channels
-  ``g·(C_in // G) + c`` for ``c < C_in // G``, through ``kernel[..., c, o]`` (G = C_in is depthwise);
+- output position ``o`` reads, through kernel tap ``t``, padded input index
+  ``o·stride + t·dilation``;
+- groups G: output channel ``o`` is in group ``g = o // (C_out // G)`` and sees the input
+  channels ``g·(C_in // G) + c`` for ``c < C_in // G``, through ``kernel[..., c, o]``
+  (G = C_in is depthwise);
 - patches (``unfold``): ``(N, *spatial_out, prod(k)·C)``, ordered (tap in row-major order over the
   kernel dims, then channel), the order of ``kernel.reshape(-1, C_out)``.
 
-``stride`` and ``dilation`` are an int or one int per spatial dim; ``padding`` is an int (every side),
-one int per dim (both sides of it) or one ``(low, high)`` pair per dim. ``conv_transpose`` takes
-PyTorch's arguments instead (see there). The 2-D names of the assignment (``conv2d``,
+``stride`` and ``dilation`` are an int or one int per spatial dim; ``padding`` is an int (every
+side), one int per dim (both sides of it) or one ``(low, high)`` pair per dim. ``conv_transpose``
+takes PyTorch's arguments instead (see there). The 2-D names of the assignment (``conv2d``,
 ``conv2d_weight_grad``, ``conv2d_input_grad``) are the d = 2 cases of the N-d loops.
 """
 
@@ -50,7 +53,8 @@ def _per_dim(name, value, d, minimum):
     if isinstance(value, (tuple, list)):
         if len(value) != d:
             raise ValueError(
-                f"{name} must be an int or {d} ints (one per spatial dim), got {value!r} ({len(value)} values)"
+                f"{name} must be an int or {d} ints (one per spatial dim), got {value!r} "
+                f"({len(value)} values)"
             )
         return tuple(_int(name, v, minimum) for v in value)
     return (_int(name, value, minimum),) * d
@@ -63,7 +67,8 @@ def _padding_pairs(padding, d):
             not isinstance(p, (tuple, list)) or len(p) != 2 for p in padding
         ):
             raise ValueError(
-                f"padding must be an int, {d} ints or {d} (low, high) pairs (one per spatial dim), got {padding!r}"
+                f"padding must be an int, {d} ints or {d} (low, high) pairs (one per spatial dim), "
+                f"got {padding!r}"
             )
         return tuple((_int("padding", low, 0), _int("padding", high, 0)) for low, high in padding)
     return tuple((p, p) for p in _per_dim("padding", padding, d, 0))
@@ -72,7 +77,8 @@ def _padding_pairs(padding, d):
 def _check_input_rank(name, shape):
     if len(shape) < 3:
         raise ValueError(
-            f"{name} must be (N, *spatial, C) with at least one spatial dim, got shape {tuple(shape)}"
+            f"{name} must be (N, *spatial, C) with at least one spatial dim, got shape "
+            f"{tuple(shape)}"
         )
 
 
@@ -90,7 +96,8 @@ class _Geometry(NamedTuple):
 
 
 def _geometry(input_shape, kernel_size, stride, padding, dilation):
-    """The checked geometry of sliding a kernel of spatial size ``kernel_size`` over an input ``(N, *spatial, C)``."""
+    """The checked geometry of sliding a kernel of spatial size ``kernel_size`` over an input
+    ``(N, *spatial, C)``."""
     _check_input_rank("the input", input_shape)
     spatial = tuple(input_shape[1:-1])
     d = len(spatial)
@@ -121,7 +128,8 @@ def _check_groups(c_in, kernel_shape, groups):
         raise ValueError(f"output channels {c_out} are not divisible by groups {groups}")
     if c_in_per_group * groups != c_in:
         raise ValueError(
-            f"the kernel has {c_in_per_group} input channels per group, but {c_in} input channels in {groups} groups "
+            f"the kernel has {c_in_per_group} input channels per group, but {c_in} input channels "
+            f"in {groups} groups "
             f"need {c_in // groups} (kernel shape {tuple(kernel_shape)})"
         )
     return groups
@@ -131,7 +139,8 @@ def _conv_geometry(input_shape, kernel_shape, stride, padding, dilation, groups)
     _check_input_rank("the input", input_shape)
     if len(kernel_shape) != len(input_shape):
         raise ValueError(
-            f"a {len(input_shape) - 2}-d input {tuple(input_shape)} needs a kernel (*k, C_in // groups, C_out) "
+            f"a {len(input_shape) - 2}-d input {tuple(input_shape)} needs a kernel (*k, C_in // "
+            "groups, C_out) "
             f"of rank {len(input_shape)}, got shape {tuple(kernel_shape)}"
         )
     groups = _check_groups(input_shape[-1], kernel_shape, groups)
@@ -139,7 +148,8 @@ def _conv_geometry(input_shape, kernel_shape, stride, padding, dilation, groups)
 
 
 def _reads(pos, tap, stride, dilation):
-    """The padded input index that output position ``pos`` reads through kernel tap ``tap``: o·stride + t·dilation."""
+    """The padded input index that output position ``pos`` reads through kernel tap ``tap``:
+    o·stride + t·dilation."""
     return tuple(o * s + t * dil for o, t, s, dil in zip(pos, tap, stride, dilation))
 
 
@@ -160,7 +170,8 @@ def _crop(xp, padding, spatial):
 
 
 def pad(x, padding):
-    """Q3, part one: a zero border around every image; ``padding`` an int, one per dim, or (low, high) pairs."""
+    """Q3, part one: a zero border around every image; ``padding`` an int, one per dim, or
+    (low, high) pairs."""
     x = np.asarray(x, np.float64)
     _check_input_rank("x", x.shape)
     pads = _padding_pairs(padding, x.ndim - 2)
@@ -182,7 +193,8 @@ def pad(x, padding):
 
 
 def conv(x, kernel, stride=1, padding=0, dilation=1, groups=1):
-    """Q1 in N-d: for every output pixel and output channel, a dot product of its patch and the kernel.
+    """Q1 in N-d: for every output pixel and output channel, a dot product of its patch and the
+    kernel.
 
     **Arguments:** ``x``: ``(N, *spatial, C_in)``; ``kernel``: ``(*k, C_in // groups, C_out)``.
 
@@ -210,8 +222,8 @@ def conv(x, kernel, stride=1, padding=0, dilation=1, groups=1):
 def unfold(x, kernel_size, stride=1, padding=0, dilation=1):
     """Q3, part two: copy every patch of the padded input into one row vector.
 
-    ``(N, *spatial, C)`` -> ``(N, *spatial_out, prod(k)·C)``, entry ``t·C + c`` of a row being channel ``c``
-    under tap ``t`` (taps numbered in row-major order over the kernel dims).
+    ``(N, *spatial, C)`` -> ``(N, *spatial_out, prod(k)·C)``, entry ``t·C + c`` of a row being
+    channel ``c`` under tap ``t`` (taps numbered in row-major order over the kernel dims).
     """
     x = np.asarray(x, np.float64)
     geo = _geometry(x.shape, kernel_size, stride, padding, dilation)
@@ -248,8 +260,9 @@ def fold(patches, input_shape, kernel_size, stride=1, padding=0, dilation=1):
 def conv_weight_grad(x, kernel_shape, g, stride=1, padding=0, dilation=1, groups=1):
     """Q4 in scalars: dW[*t, c, o] = sum over batch and output pixels of x_padded · g.
 
-    **Arguments:** ``x``: ``(N, *spatial, C_in)``; ``kernel_shape``: ``(*k, C_in // groups, C_out)``;
-    ``g``: the output gradient ``(N, *spatial_out, C_out)``. **Returns:** dL/dW, ``kernel_shape``.
+    **Arguments:** ``x``: ``(N, *spatial, C_in)``; ``kernel_shape``:
+    ``(*k, C_in // groups, C_out)``; ``g``: the output gradient ``(N, *spatial_out, C_out)``.
+    **Returns:** dL/dW, ``kernel_shape``.
     """
     x, g = np.asarray(x, np.float64), np.asarray(g, np.float64)
     kernel_shape = tuple(kernel_shape)
@@ -274,8 +287,9 @@ def conv_weight_grad(x, kernel_shape, g, stride=1, padding=0, dilation=1, groups
 def conv_input_grad(input_shape, kernel, g, stride=1, padding=0, dilation=1, groups=1):
     """Q5 in scalars: each output pixel sends g · kernel back to every input pixel of its patch.
 
-    **Arguments:** ``input_shape``: ``(N, *spatial, C_in)``; ``kernel``: ``(*k, C_in // groups, C_out)``;
-    ``g``: the output gradient ``(N, *spatial_out, C_out)``. **Returns:** dL/dX, ``input_shape``.
+    **Arguments:** ``input_shape``: ``(N, *spatial, C_in)``; ``kernel``:
+    ``(*k, C_in // groups, C_out)``; ``g``: the output gradient ``(N, *spatial_out, C_out)``.
+    **Returns:** dL/dX, ``input_shape``.
     """
     kernel, g = np.asarray(kernel, np.float64), np.asarray(g, np.float64)
     input_shape = tuple(input_shape)
@@ -304,29 +318,36 @@ def conv_input_grad(input_shape, kernel, g, stride=1, padding=0, dilation=1, gro
 def conv_transpose(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
     """The transposed convolution (PyTorch's ``F.conv_transpose{1,2,3}d``), as the scatter-add loop.
 
-    Each pixel of ``y`` adds itself times the kernel into the input window it came from; the full
-    result, of size ``(size - 1)·stride + dilation·(k - 1) + 1 + output_padding`` per dim, then loses
-    ``padding`` rows at each end. By definition this is the input gradient of the forward convolution:
-    ``conv_transpose(y, kernel, s, p, op, dil, G) == conv_input_grad((N, *spatial_in, C_in), kernel, y, s, p, dil, G)``
-    when ``output_padding < stride`` (otherwise ``y`` must first be extended by zeros at the high end,
-    to the forward convolution's larger output).
+    Each pixel of ``y`` adds itself times the kernel into the input window it came from; the
+    full result, of size ``(size - 1)·stride + dilation·(k - 1) + 1 + output_padding`` per dim,
+    then loses ``padding`` rows at each end. By definition this is the input gradient of the
+    forward convolution::
+
+        conv_transpose(y, kernel, s, p, op, dil, G)
+            == conv_input_grad((N, *spatial_in, C_in), kernel, y, s, p, dil, G)
+
+    when ``output_padding < stride`` (otherwise ``y`` must first be extended by zeros at the high
+    end, to the forward convolution's larger output).
 
     **Arguments:**
       y: ``(N, *spatial, C_out)``.
       kernel: ``(*k, C_in // groups, C_out)``, the FORWARD convolution's layout (not PyTorch's).
       stride, dilation: an int or one per spatial dim (>= 1).
-      padding: an int or one per spatial dim (>= 0), symmetric: PyTorch's meaning, rows cropped off each end.
-      output_padding: an int or one per spatial dim, rows added at the high end; each must be smaller
-        than that dim's stride or dilation.
+      padding: an int or one per spatial dim (>= 0), symmetric: PyTorch's meaning, rows cropped
+        off each end.
+      output_padding: an int or one per spatial dim, rows added at the high end; each must be
+        smaller than that dim's stride or dilation.
 
-    **Returns:** ``(N, *spatial_in, C_in)`` with ``spatial_in = (size - 1)·stride - 2·padding + dilation·(k - 1) + output_padding + 1``.
+    **Returns:** ``(N, *spatial_in, C_in)`` with
+    ``spatial_in = (size - 1)·stride - 2·padding + dilation·(k - 1) + output_padding + 1``.
     """
     y, kernel = np.asarray(y, np.float64), np.asarray(kernel, np.float64)
     _check_input_rank("y", y.shape)
     d = y.ndim - 2
     if kernel.ndim != y.ndim:
         raise ValueError(
-            f"a {d}-d y {y.shape} needs a kernel (*k, C_in // groups, C_out) of rank {y.ndim}, got shape {kernel.shape}"
+            f"a {d}-d y {y.shape} needs a kernel (*k, C_in // groups, C_out) of rank {y.ndim}, got "
+            f"shape {kernel.shape}"
         )
     c_in_per_group, c_out = kernel.shape[-2:]
     if y.shape[-1] != c_out:
@@ -347,13 +368,15 @@ def conv_transpose(y, kernel, stride=1, padding=0, output_padding=0, dilation=1,
     ):
         if op >= s and op >= dil:
             raise ValueError(
-                f"along spatial dim {axis}: output_padding {op} must be smaller than the stride {s} or the dilation {dil}"
+                f"along spatial dim {axis}: output_padding {op} must be smaller than the stride "
+                f"{s} or the dilation {dil}"
             )
         full.append((size - 1) * s + dil * (kk - 1) + 1 + op)
         spatial_in.append(full[-1] - 2 * p)
         if size < 1 or spatial_in[-1] < 1:
             raise ValueError(
-                f"along spatial dim {axis}: the output size ({size}-1)*{s} - 2*{p} + {dil}*({kk}-1) + {op} + 1 = {spatial_in[-1]} "
+                f"along spatial dim {axis}: the output size ({size}-1)*{s} - 2*{p} + "
+                f"{dil}*({kk}-1) + {op} + 1 = {spatial_in[-1]} "
                 f"must be >= 1 (and y's size {size} >= 1)"
             )
     n = y.shape[0]
@@ -379,23 +402,27 @@ def conv_transpose(y, kernel, stride=1, padding=0, output_padding=0, dilation=1,
 def _check_2d(name, shape):
     if len(shape) != 4:
         raise ValueError(
-            f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; got shape {tuple(shape)}"
+            f"{name} must be NHWC (batch, height, width, channels), a rank-4 array; got shape "
+            f"{tuple(shape)}"
         )
 
 
 def conv2d(x, kernel, stride=1, padding=0):
-    """Q1: for every output pixel and output channel, a dot product of patch and kernel (``conv`` for d = 2)."""
+    """Q1: for every output pixel and output channel, a dot product of patch and kernel
+    (``conv`` for d = 2)."""
     _check_2d("x", np.shape(x))
     return conv(x, kernel, stride, padding)
 
 
 def conv2d_weight_grad(x, kernel_shape, g, stride=1, padding=0):
-    """Q4 in scalars: dW[i, j, c, o] = sum over batch and output pixels of x_padded · g (``conv_weight_grad`` for d = 2)."""
+    """Q4 in scalars: dW[i, j, c, o] = sum over batch and output pixels of x_padded · g
+    (``conv_weight_grad`` for d = 2)."""
     _check_2d("x", np.shape(x))
     return conv_weight_grad(x, kernel_shape, g, stride, padding)
 
 
 def conv2d_input_grad(input_shape, kernel, g, stride=1, padding=0):
-    """Q5 in scalars: each output pixel sends g · kernel back to every input pixel of its patch (``conv_input_grad`` for d = 2)."""
+    """Q5 in scalars: each output pixel sends g · kernel back to every input pixel of its patch
+    (``conv_input_grad`` for d = 2)."""
     _check_2d("input_shape", input_shape)
     return conv_input_grad(input_shape, kernel, g, stride, padding)

@@ -91,7 +91,8 @@ class NdCase(NamedTuple):
 
     @property
     def padding_pairs(self):
-        """(low, high) per axis, resolved by lax's own helper (independent of the code under test)."""
+        """(low, high) per axis, resolved by lax's own helper (independent of the code under
+        test)."""
         if isinstance(self.padding, str):
             reach = [d * (k - 1) + 1 for k, d in zip(self.kernel_shape[:-2], self.dilation)]
             return tuple(
@@ -138,7 +139,8 @@ CHANNELS_LAST = {
 def nd_conv_cases(draw, ranks=(1, 2, 3)):
     """Ranks 1-3; strides and dilations 1-3 per axis; dense, grouped and depthwise (multiplier
     1-2) channels; padding as an int, per axis, (low, high) pairs, 'SAME', 'SAME_LOWER' or
-    'VALID'; input sizes from the smallest the dilated kernel fits, mostly not divisible by the stride."""
+    'VALID'; input sizes from the smallest the dilated kernel fits, mostly not divisible by the
+    stride."""
     d = draw(st.sampled_from(ranks))
     max_size = {1: 9, 2: 6, 3: 4}[d]
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(d))

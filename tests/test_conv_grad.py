@@ -110,9 +110,12 @@ LAX_SAFE_CASES = [
 def test_vjp_matches_lax_conv_gradients_on_safe_shapes(case, jit, x64):
     x, k = case.arrays(seed=3)
     pads = [(case.padding[0],) * 2, (case.padding[1],) * 2]
-    lax_f = lambda x, k: lax.conv_general_dilated(
-        x, k, case.stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )  # noqa: E731
+
+    def lax_f(x, k):
+        return lax.conv_general_dilated(
+            x, k, case.stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
     g = np.random.default_rng(4).normal(size=lax_f(x, k).shape)
     expected = jax.vjp(lax_f, jnp.asarray(x), jnp.asarray(k))[1](jnp.asarray(g))
     got = derived_grads(case, x, k, g, jit=jit)

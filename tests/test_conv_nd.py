@@ -1,5 +1,6 @@
-"""jaxconv.conv in 1-3 dimensions with dilation, groups and every padding form: forward and derived VJP
-against the NumPy loops, lax's forward, lax's forward-mode derivatives and finite differences."""
+"""jaxconv.conv in 1-3 dimensions with dilation, groups and every padding form: forward and derived
+VJP against the NumPy loops, lax's forward, lax's forward-mode derivatives and finite
+differences."""
 
 import jax
 import jax.numpy as jnp
@@ -106,7 +107,8 @@ def test_hessian_matches_lax_forward_over_forward(case, x64):
 
 
 def test_forward_mode_is_refused_by_jax_itself():
-    # custom_vjp functions have no jvp rule; the README says so, with jax.hessian / jacfwd(grad) as the way
+    # custom_vjp functions have no jvp rule; the README says so, with jax.hessian / jacfwd(grad) as
+    # the way
     x, k = ND_EDGE_CASES[0].arrays(dtype=np.float32)
     with pytest.raises(TypeError, match="can't apply forward-mode autodiff"):
         jax.jvp(
@@ -208,27 +210,56 @@ def test_conv1d_conv2d_conv3d_are_conv_with_the_rank_checked(x64):
 
 BAD_INPUT = [
     # (function, x shape, kernel shape, keyword arguments, the error it must name)
-    ("conv", (1, 8, 8, 6), (3, 3, 2, 6), dict(groups=4), "6 input channels .* do not split into 4 groups"),
-    ("conv", (1, 8, 8, 6), (3, 3, 3, 5), dict(groups=2), "5 output channels .* do not split into 2 groups"),
-    ("conv", (1, 8, 8, 6), (3, 3, 2, 6), dict(groups=2), "3 per group for 2 groups, but the kernel expects 2"),
+    (
+        "conv", (1, 8, 8, 6), (3, 3, 2, 6), dict(groups=4),
+        "6 input channels .* do not split into 4 groups",
+    ),
+    (
+        "conv", (1, 8, 8, 6), (3, 3, 3, 5), dict(groups=2),
+        "5 output channels .* do not split into 2 groups",
+    ),
+    (
+        "conv", (1, 8, 8, 6), (3, 3, 2, 6), dict(groups=2),
+        "3 per group for 2 groups, but the kernel expects 2",
+    ),
     ("conv", (1, 8, 8, 6), (3, 3, 6, 6), dict(groups=0), "groups must be an integer >= 1, got 0"),
     ("conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(dilation=0), "dilation must be >= 1, got 0"),
-    ("conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(padding="FULL"), "padding must be 'SAME', .* the string 'FULL'"),
-    ("conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(padding=((1, 1),)), r"one \(low, high\) pair per spatial axis \(2 here\)"),
-    ("conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(padding=((1, 1, 1), (0, 0))), r"each padding pair must be \(low, high\)"),
-    ("conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(stride=(1, 1, 1)), r"stride must be an int or an \(h, w\) pair"),
+    (
+        "conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(padding="FULL"),
+        "padding must be 'SAME', .* the string 'FULL'",
+    ),
+    (
+        "conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(padding=((1, 1),)),
+        r"one \(low, high\) pair per spatial axis \(2 here\)",
+    ),
+    (
+        "conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(padding=((1, 1, 1), (0, 0))),
+        r"each padding pair must be \(low, high\)",
+    ),
+    (
+        "conv", (1, 8, 8, 1), (3, 3, 1, 1), dict(stride=(1, 1, 1)),
+        r"stride must be an int or an \(h, w\) pair",
+    ),
     (
         "conv", (1, 8, 5, 1), (3, 3, 1, 1), dict(dilation=3),
-        r"along the width: dilated kernel 7 \(kernel 3, dilation 3\) is larger than the padded input 5 \+ 2\*0 = 5",
+        r"along the width: dilated kernel 7 \(kernel 3, dilation 3\) is larger than "
+        r"the padded input 5 \+ 2\*0 = 5",
     ),
     (
         "conv", (1, 3, 1), (3, 1, 1), dict(padding=((0, 1),), dilation=2),
         r"along the length: dilated kernel 5 .* padded input 3 \+ 0 \+ 1 = 4",
     ),
     ("conv", (1, 8, 8, 1), (3, 1, 1), {}, "same number of spatial axes"),
-    ("conv1d", (1, 8, 8, 1), (3, 3, 1, 1), {}, r"x must be NWC \(1 spatial axes\) for conv1d, a rank-3 array; got shape \(1, 8, 8, 1\)"),
+    (
+        "conv1d", (1, 8, 8, 1), (3, 3, 1, 1), {},
+        r"x must be NWC \(1 spatial axes\) for conv1d, a rank-3 array; "
+        r"got shape \(1, 8, 8, 1\)",
+    ),
     ("conv3d", (1, 8, 8, 1), (3, 3, 1, 1), {}, r"x must be NDHWC \(3 spatial axes\) for conv3d"),
-    ("conv2d", (1, 8, 8, 1), (3, 3, 3, 1, 1), {}, r"kernel must be HWIO \(2 spatial axes\) for conv2d"),
+    (
+        "conv2d", (1, 8, 8, 1), (3, 3, 3, 1, 1), {},
+        r"kernel must be HWIO \(2 spatial axes\) for conv2d",
+    ),
 ]  # fmt: skip
 
 
@@ -280,7 +311,8 @@ def test_hand_computed_3x3_convolution():
     kernel = jnp.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).reshape(3, 3, 1, 1)
     # output (0, 0) sees the padded rows -1..1 and columns -1..1:
     #   [[0, 0, 0], [0, 1, 2], [0, 5, 6]] · kernel = 1·1 + 0·2 + 1·6 = 7
-    # output (0, 1) sees columns 1..3: [[0, 0, 0], [2, 3, 4], [6, 7, 8]] · kernel = 2·2 + 3·1 + 8·1 = 15
+    # output (0, 1) sees columns 1..3:
+    # [[0, 0, 0], [2, 3, 4], [6, 7, 8]] · kernel = 2·2 + 3·1 + 8·1 = 15
     # output (1, 0) sees rows 1..3: [[0, 5, 6], [0, 9, 10], [0, 13, 14]] · kernel = -6 + 9 + 14 = 17
     # output (1, 1): [[6, 7, 8], [10, 11, 12], [14, 15, 16]] · kernel = 6 - 8 + 20 + 11 + 16 = 45
     y = jaxconv.conv2d(x, kernel, stride=2, padding=1)

@@ -1,5 +1,5 @@
-"""jaxconv.conv_transpose and ConvTranspose: fold(y Wᵀ) against the scatter-add loops, the input gradient
-of jaxconv.conv, the zero-insertion view, lax.conv_transpose and nnx.ConvTranspose."""
+"""jaxconv.conv_transpose and ConvTranspose: fold(y Wᵀ) against the scatter-add loops, the input
+gradient of jaxconv.conv, the zero-insertion view, lax.conv_transpose and nnx.ConvTranspose."""
 
 from typing import NamedTuple
 
@@ -100,10 +100,13 @@ def test_forward_is_the_scatter_add_loop_and_the_input_gradient_of_conv(case, x6
     np.testing.assert_allclose(
         np.asarray(z), reference.conv_transpose(y, k, *case.args()), rtol=1e-10, atol=1e-10
     )
+
     # by definition: the input gradient of the forward convolution, for the cotangent y
-    conv = lambda x: jaxconv.conv(
-        x, jnp.asarray(k), case.stride, case.padding, case.dilation, case.groups
-    )  # noqa: E731
+    def conv(x):
+        return jaxconv.conv(
+            x, jnp.asarray(k), case.stride, case.padding, case.dilation, case.groups
+        )
+
     input_grad = jax.jit(lambda y: jax.vjp(conv, jnp.zeros(case.x_shape()))[1](y)[0])
     np.testing.assert_allclose(
         np.asarray(z), np.asarray(input_grad(jnp.asarray(y))), rtol=1e-12, atol=1e-12
@@ -140,7 +143,8 @@ def test_check_grads_second_order(case, x64):
 
 def zero_insertion_kernel(kernel, groups):
     """The forward kernel (*k, C_in/G, C_out) flipped in space and with each group's channel axes
-    swapped: (*k, C_out/G, C_in), the kernel of the stride-1 convolution over the zero-inserted y."""
+    swapped: (*k, C_out/G, C_in), the kernel of the stride-1 convolution over the zero-inserted
+    y."""
     *k, c, c_out = kernel.shape
     o = c_out // groups
     flipped = kernel[tuple(slice(None, None, -1) for _ in k)]
@@ -162,7 +166,8 @@ def test_fold_view_equals_zero_insertion_view(case, x64):
     ]
     insertion_view = jaxconv.conv_general_dilated(
         jnp.asarray(y), zero_insertion_kernel(jnp.asarray(k), case.groups), (1,) * case.rank, pads,
-        lhs_dilation=case.stride, rhs_dilation=case.dilation, dimension_numbers=CHANNELS_LAST[case.rank],
+        lhs_dilation=case.stride, rhs_dilation=case.dilation,
+        dimension_numbers=CHANNELS_LAST[case.rank],
         feature_group_count=case.groups,
     )  # fmt: skip
     np.testing.assert_allclose(
@@ -178,7 +183,8 @@ def test_fold_view_equals_zero_insertion_view(case, x64):
         )
 
 
-# (in, out, kernel_size, strides, padding, output_padding, dilation) for the layer against nnx.ConvTranspose
+# (in, out, kernel_size, strides, padding, output_padding, dilation) for the layer against
+# nnx.ConvTranspose
 LAYER_CONFIGS = [
     (4, 3, (5,), 2, 2, 1, 1),
     (8, 4, (4, 4), 2, 1, 0, 1),
@@ -282,9 +288,12 @@ def test_vmap_and_grad_of_grad(x64):
         return jax.grad(lambda k: jnp.sum(jax.grad(inner)(jnp.asarray(y), k) ** 2))
 
     ours = jax.jit(outer(lambda y, k: jaxconv.conv_transpose(y, k, *case.args())))(jnp.asarray(k))
-    lax_view = lambda y, k: lax.conv_transpose(
-        y, k, case.stride, pads, dimension_numbers=("NWC", "WIO", "NWC"), transpose_kernel=True
-    )  # noqa: E731
+
+    def lax_view(y, k):
+        return lax.conv_transpose(
+            y, k, case.stride, pads, dimension_numbers=("NWC", "WIO", "NWC"), transpose_kernel=True
+        )
+
     vector = jax.random.normal(jax.random.key(0), k.shape, jnp.float64)
     # compare directional derivatives: lax only ever in forward mode
     inner_lax = lambda y, k: jnp.sum(jnp.sin(lax_view(y, k)))  # noqa: E731
@@ -307,7 +316,8 @@ def test_vmap_and_grad_of_grad(x64):
             (1, 2, 2, 4),
             (3, 3, 2, 4),
             dict(padding=3),
-            "the output size \\(2 - 1\\)\\*1 - 3 - 3 \\+ 1\\*\\(3 - 1\\) \\+ 1 \\+ 0 = -2 is not positive",
+            "the output size \\(2 - 1\\)\\*1 - 3 - 3 \\+ 1\\*\\(3 - 1\\) \\+ 1 \\+ 0 = -2 is not "
+            "positive",
         ),
         ((1, 5, 5, 4), (3, 3, 2, 4), dict(padding="SAME"), "not 'SAME'"),
         (
@@ -326,8 +336,8 @@ def test_bad_input_is_a_clear_value_error(y_shape, kernel_shape, kwargs, message
 
 @pytest.mark.parametrize("mode", ["SAME", "VALID"])
 def test_lax_padding_strings_map_to_padding_and_output_padding_as_the_guide_says(mode):
-    # docs/guide.md: 'VALID' is padding 0, op = max(s - k, 0); 'SAME' is op = s - k (s >= k) or the pair
-    # (floor((k - s) / 2), ceil((k - s) / 2)) with op = 0; lax.conv_transpose forward only
+    # docs/guide.md: 'VALID' is padding 0, op = max(s - k, 0); 'SAME' is op = s - k (s >= k) or the
+    # pair (floor((k - s) / 2), ceil((k - s) / 2)) with op = 0; lax.conv_transpose forward only
     rng = np.random.default_rng(0)
     for k in range(1, 6):
         for s in range(1, 4):

@@ -14,12 +14,15 @@ NHWC_AS_NUMBERS = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1,
 
 # (lhs shape, rhs shape, strides, padding, lhs_dilation, rhs_dilation, dimension_numbers, groups)
 GENERAL_CASES = [
-    ((2, 4, 9, 7), (6, 2, 3, 3), (2, 1), [(1, 0), (-1, 2)], (1, 2), (2, 1), ("NCHW", "OIHW", "NCHW"), 2),
+    ((2, 4, 9, 7), (6, 2, 3, 3), (2, 1), [(1, 0), (-1, 2)], (1, 2), (2, 1),
+     ("NCHW", "OIHW", "NCHW"), 2),
     ((2, 4, 9, 7), (6, 4, 3, 2), (1, 2), "SAME", None, (1, 2), None, 1),
     ((2, 9, 7, 4), (3, 3, 1, 8), (2, 2), "SAME_LOWER", None, None, ("NHWC", "HWIO", "NHWC"), 4),
-    ((2, 9, 7, 4), (3, 2, 4, 5), (1, 1), [(0, 0), (1, 1)], (2, 1), None, ("NHWC", "HWIO", "NCHW"), 1),
+    ((2, 9, 7, 4), (3, 2, 4, 5), (1, 1), [(0, 0), (1, 1)], (2, 1), None,
+     ("NHWC", "HWIO", "NCHW"), 1),
     ((3, 5, 11), (4, 5, 3), (2,), [(2, 1)], (1,), (2,), ("NCH", "OIH", "NCH"), 1),
-    ((1, 2, 5, 4, 6), (4, 1, 2, 3, 2), (1, 2, 1), [(1, 1), (0, 1), (2, 0)], None, (2, 1, 1), ("NCDHW", "OIDHW", "NCDHW"), 2),
+    ((1, 2, 5, 4, 6), (4, 1, 2, 3, 2), (1, 2, 1), [(1, 1), (0, 1), (2, 0)], None, (2, 1, 1),
+     ("NCDHW", "OIDHW", "NCDHW"), 2),
     ((2, 8, 8, 3), (3, 3, 3, 4), (1, 1), [(-1, -1), (1, 1)], None, None, NHWC_AS_NUMBERS, 1),
 ]  # fmt: skip
 
@@ -139,7 +142,8 @@ def test_nnx_conv_on_jaxconv_equals_stock_nnx_conv(c_in, c_out, kernel_size, kwa
 
 
 def test_jaxconv_conv_trains_like_nnx_conv():
-    # one gradient of a loss through the layer: our derived VJP against lax's jvp, parameter by parameter
+    # one gradient of a loss through the layer: our derived VJP against lax's jvp, parameter by
+    # parameter
     x = jax.random.normal(jax.random.key(1), (2, 9, 8, 4))
     ours = jaxconv.Conv(4, 8, (3, 3), padding="SAME", feature_group_count=2, rngs=nnx.Rngs(0))
     stock = nnx.Conv(4, 8, (3, 3), padding="SAME", feature_group_count=2, rngs=nnx.Rngs(0))

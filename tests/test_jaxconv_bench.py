@@ -1,4 +1,5 @@
-"""python -m jaxconv.bench: every row kind runs, checks jaxconv against XLA, and prints its table."""
+"""python -m jaxconv.bench: every row kind runs, checks jaxconv against XLA, and prints its
+table."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""The NumPy loop oracles themselves: hand-computed answers, lax's forward convolution, adjointness, finite differences.
+"""The NumPy loop oracles themselves: hand-computed answers, lax's forward convolution,
+adjointness, finite differences.
 
 lax convolutions are only ever called forward here (differentiating them can abort the process).
 """
@@ -242,7 +243,8 @@ def test_conv_transpose_adjoint(name):
 
 @pytest.mark.parametrize("name", TRANSPOSED)
 def test_conv_transpose_matches_lax_dilated_conv(name, x64):
-    """The textbook form: a stride-1 convolution of the stride-dilated y with the flipped, transposed kernel."""
+    """The textbook form: a stride-1 convolution of the stride-dilated y with the flipped,
+    transposed kernel."""
     y, kernel, (stride, padding, output_padding, dilation, groups) = transposed_arrays(name)
     d = y.ndim - 2
     k = kernel.shape[:d]
@@ -270,7 +272,8 @@ def test_conv_transpose_matches_lax_dilated_conv(name, x64):
 
 
 def test_conv_transpose_output_padding_beyond_stride():
-    """stride <= output_padding < dilation: the forward convolution of that size has one more output, which y lacks."""
+    """stride <= output_padding < dilation: the forward convolution of that size has one more
+    output, which y lacks."""
     rng = np.random.default_rng(5)
     y, kernel = rng.normal(size=(1, 4, 2)), rng.normal(size=(3, 2, 2))
     x_t = reference.conv_transpose(y, kernel, stride=1, output_padding=1, dilation=2)
@@ -312,7 +315,8 @@ BAD = {
     ),
     "too-large": (
         lambda: reference.conv(X2, K2, dilation=(1, 2), groups=2),
-        "along spatial dim 1: the dilated kernel 2*(3-1)+1 = 5 is larger than the padded input 4+0+0 = 4",
+        "along spatial dim 1: the dilated kernel 2*(3-1)+1 = 5 is larger than the padded input "
+        "4+0+0 = 4",
     ),
     "kernel-rank": (
         lambda: reference.conv(X2, np.zeros((3, 4, 4))),
