@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from jax import lax
+from jax.test_util import check_grads
 
 
 class ConvCase(NamedTuple):
@@ -200,3 +203,9 @@ ND_SWEEP = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+
+
+def check_second_order_reverse(f, x, k, jit: bool):
+    """check_grads of order 2, reverse mode: our VJP and the VJP of our VJP (float64 tolerance)."""
+    f = jax.jit(f) if jit else f
+    check_grads(f, (jnp.asarray(x), jnp.asarray(k)), order=2, modes=["rev"], atol=1e-5, rtol=1e-5)

@@ -4,10 +4,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conv_cases import EDGE_CASES, SWEEP, TRAP, ConvCase, conv_cases
+from conv_cases import (
+    EDGE_CASES,
+    SWEEP,
+    TRAP,
+    ConvCase,
+    check_second_order_reverse,
+    conv_cases,
+)
 from hypothesis import example, given
 from jax import lax
-from jax.test_util import check_grads
 
 import jaxconv
 from jaxconv import reference
@@ -49,16 +55,7 @@ def test_vjp_matches_reference_loops(case, x64):
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 @pytest.mark.parametrize("case", EDGE_CASES, ids=str)
 def test_check_grads_second_order_reverse(case, jit, x64):
-    x, k = case.arrays(seed=7)
-    f = conv_of(case)
-    check_grads(
-        jax.jit(f) if jit else f,
-        (jnp.asarray(x), jnp.asarray(k)),
-        order=2,
-        modes=["rev"],
-        atol=1e-5,
-        rtol=1e-5,
-    )
+    check_second_order_reverse(conv_of(case), *case.arrays(seed=7), jit)
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])

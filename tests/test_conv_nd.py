@@ -6,10 +6,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conv_cases import ND_EDGE_CASES, ND_SWEEP, NdCase, nd_conv_cases
+from conv_cases import (
+    ND_EDGE_CASES,
+    ND_SWEEP,
+    NdCase,
+    check_second_order_reverse,
+    nd_conv_cases,
+)
 from hypothesis import example, given
 from jax import lax
-from jax.test_util import check_grads
 
 import jaxconv
 from jaxconv import reference
@@ -71,16 +76,7 @@ def test_vjp_agrees_with_lax_forward_mode(case, x64):
     "case, jit", [(case, True) for case in ND_EDGE_CASES] + [(ND_EDGE_CASES[1], False)], ids=str
 )
 def test_check_grads_second_order_reverse(case, jit, x64):
-    x, k = case.arrays(seed=7)
-    f = conv_of(case)
-    check_grads(
-        jax.jit(f) if jit else f,
-        (jnp.asarray(x), jnp.asarray(k)),
-        order=2,
-        modes=["rev"],
-        atol=1e-5,
-        rtol=1e-5,
-    )
+    check_second_order_reverse(conv_of(case), *case.arrays(seed=7), jit)
 
 
 HESSIAN_CASES = [

@@ -58,7 +58,7 @@ def outcome(workdir):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, compilation_cache):
+def uninterrupted(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("uninterrupted") / "run"
     train(workdir)
     return outcome(workdir)

@@ -187,6 +187,17 @@ def test_a_constant_schedule_run_may_be_extended_on_resume(tmp_path):
         cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 1})
 
 
+def train_tiny_run(config, workdir):
+    """train_and_evaluate on 256 training blobs, quietly."""
+    return train_and_evaluate(
+        config,
+        workdir,
+        blob_datasets(256, 100),
+        model_factory(config),
+        progress=EpochProgress(live=False),
+    )
+
+
 def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(
     tmp_path, monkeypatch, compilation_cache
 ):
@@ -202,29 +213,17 @@ def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(
         TrainingDivergedError,
         match=r"diverged in epoch 1 \(optimizer steps 1-16\): the mean training loss is nan",
     ):
-        train_and_evaluate(
-            config,
-            tmp_path,
-            blob_datasets(256, 100),
-            model_factory(config),
-            progress=EpochProgress(live=False),
-        )
+        train_tiny_run(config, tmp_path)
     summary = parse_strict((tmp_path / "summary.json").read_text())
     assert summary["status"] == "failed" and "epoch 1" in summary["reason"]
     assert summary["failed_epoch_metrics"]["train_loss"] is None
     assert not (tmp_path / "commit.json").exists()  # nothing of the diverged epoch is kept
 
 
-def test_an_exploding_learning_rate_stops_the_run(tmp_path, compilation_cache):
+def test_an_exploding_learning_rate_stops_the_run(tmp_path):
     config = tiny_config(learning_rate=1e6)
     with pytest.raises(TrainingDivergedError, match="diverged in epoch 1 .* exploded"):
-        train_and_evaluate(
-            config,
-            tmp_path,
-            blob_datasets(256, 100),
-            model_factory(config),
-            progress=EpochProgress(live=False),
-        )
+        train_tiny_run(config, tmp_path)
     assert parse_strict((tmp_path / "summary.json").read_text())["status"] == "failed"
 
 
