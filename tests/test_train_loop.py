@@ -130,3 +130,20 @@ def test_partial_batch_evaluation_counts_every_image_once():
 def test_round_up_gives_a_batch_every_device_can_share():
     assert [round_up(n, 3) for n in (0, 1, 3, 4, 1000)] == [3, 3, 3, 6, 1002]
     assert round_up(7, 1) == 7
+
+
+def test_init_model_draws_the_parameters_of_the_eager_model():
+    import jax
+    from flax import nnx
+
+    from train.models import init_model
+
+    make_model = model_factory(configs.fixed.get_config())
+    drawn = {seed: jax.tree.leaves(nnx.state(init_model(make_model, seed))) for seed in (0, 1)}
+    for seed in (0, 1):
+        eager = jax.tree.leaves(nnx.state(make_model(nnx.Rngs(seed))))
+        assert [a.shape for a in drawn[seed]] == [b.shape for b in eager]
+        for a, b in zip(drawn[seed], eager):  # float32 rounding of an unoptimized program, no more
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    kernels = [a for a in drawn[0] if a.ndim == 4]
+    assert not np.allclose(kernels[0], [a for a in drawn[1] if a.ndim == 4][0])  # the seed counts

@@ -63,6 +63,7 @@ def run(
     """
     # heavy imports after flag parsing
     from train import distributed
+    from train.compilation_cache import use_compilation_cache
     from train.data.datasets import load_datasets
     from train.loop import train_and_evaluate
     from train.models import model_factory
@@ -77,6 +78,7 @@ def run(
                 flush=True,
             )
         datasets = load_datasets(config, cache_dir(cache), data_dir(data))
+        use_compilation_cache(cache_dir(cache))
         run_dir.start(config, resume)
         created = not resume
         return train_and_evaluate(config, run_dir, datasets, model_factory(config), resume=resume)

@@ -30,7 +30,7 @@ from train.data.batching import DeviceGroup, epoch_chunks, eval_batches
 from train.data.datasets import Datasets
 from train.data.groups import Split, split_size
 from train.errors import ConfigError, RunDirError, TrainingDivergedError
-from train.models import num_params
+from train.models import init_model, num_params
 from train.progress import EpochProgress
 from train.rundir import RunDir
 from train.steps import Steps
@@ -115,7 +115,7 @@ def _train_and_evaluate(
     progress: EpochProgress,
     on_epoch_end,
 ) -> dict:
-    model = make_model(nnx.Rngs(config.seed))
+    model = init_model(make_model, config.seed)
     graphdef, params = nnx.split(model)
     steps_per_epoch = sum(len(g) // config.batch_size for g in datasets.train)
     if config.augment and any(g.sizes is not None for g in datasets.train):
@@ -136,7 +136,8 @@ def _train_and_evaluate(
     steps = Steps(graphdef, tx, augment)
     _check_batch_sizes(config, steps.num_devices)
 
-    state = {"params": params, "opt_state": tx.init(params)}
+    # the optimizer state as one compiled program, not one eager zeros per parameter shape
+    state = {"params": params, "opt_state": jax.jit(tx.init)(params)}
     checkpoints = Checkpoints(run)
     commit, history = None, []
     if resume:

@@ -17,7 +17,7 @@ the unpadded image's pooling keeps (image at the top-left of its canvas).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,24 @@ def flax_conv(in_features: int, out_features: int, *, dtype=None, rngs: nnx.Rngs
     return nnx.Conv(
         in_features, out_features, kernel_size=(3, 3), padding=1, dtype=dtype, rngs=rngs
     )
+
+
+def init_model(make_model: Callable[[nnx.Rngs], nnx.Module], seed: int) -> nnx.Module:
+    """``make_model(nnx.Rngs(seed))`` with its parameters drawn by one compiled program.
+
+    Drawn eagerly, every initializer's random draw is compiled on its own, and threefry's bits take
+    the better part of a second each to compile on a CPU: several seconds of a short run's start-up
+    (docs/performance.md, "Start-up"). The program runs once, so it is compiled unoptimized
+    (XLA's backend optimization level 0), which compiles ~3x faster; the parameters may then differ
+    from the eager draw in the last bit of float32. The seed is an argument, not a constant, so
+    every seed shares one compiled program (and one entry of the compilation cache).
+    """
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: make_model(nnx.Rngs(0))))
+    draw = jax.jit(
+        lambda key: nnx.state(make_model(nnx.Rngs(key))),
+        compiler_options={"xla_backend_optimization_level": 0},
+    )
+    return nnx.merge(graphdef, draw(jax.random.key(seed)))
 
 
 def num_params(model: nnx.Module) -> int:

@@ -15,6 +15,7 @@ import configs.fixed
 import configs.report
 import configs.varres
 from train import config_check
+from train.compilation_cache import use_compilation_cache
 from train.data.cache import cache_dir, data_dir
 from train.errors import RunDirError
 from train.report.stats import best_by_mean
@@ -135,6 +136,7 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
     runner = Runner(report_dir, cache_dir(cache), data_dir(data))
+    use_compilation_cache(runner.cache)
     experiments = configs.report.get_experiments(quick)
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
