@@ -1,6 +1,7 @@
 """The report's statistics: mean ± sample std over seeds and the paired comparison."""
 
 import math
+import time
 
 import pytest
 
@@ -46,3 +47,27 @@ def test_compare_refuses_to_test_without_spread_or_with_one_seed():
 def test_best_by_mean_picks_the_highest_mean_not_the_highest_single_run():
     variants = {"steady": runs([0.98, 0.98, 0.98]), "lucky": runs([0.99, 0.95, 0.95])}
     assert best_by_mean(variants, "test_accuracy") == "steady"
+
+
+def test_build_time_counts_an_interrupted_call_up_to_its_last_finished_run(tmp_path):
+    from train.report.build import CallLog
+    from train.report.render import build_time
+
+    class Counts:  # what CallLog reads of a Runner
+        trained, reused = 0, 0
+
+    killed, whole = CallLog(tmp_path), CallLog(tmp_path)
+    killed.call, whole.call = "killed", "whole"  # two calls, as two processes would name them
+    for seconds, trained in ((60.0, 1), (120.0, 2)):  # killed after its second run
+        killed.start = whole.start = time.perf_counter() - seconds
+        Counts.trained = trained
+        killed.write(Counts)
+    Counts.trained = 3
+    whole.start = time.perf_counter() - 300.0
+    whole.write(Counts, finished=True)
+    calls = whole.calls()
+    assert [c["call"] for c in calls] == ["killed", "whole"]
+    assert [c["runs_trained"] for c in calls] == [2, 3]
+    text = build_time(calls)
+    assert text.startswith("Building it trained 5 runs in 7 minutes of wall time (2 call(s)")
+    assert "1 of them interrupted, each counted up to its last finished run" in text

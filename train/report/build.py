@@ -6,8 +6,10 @@ is trained once, a finished run is reused and an interrupted one resumes from it
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -43,9 +45,10 @@ def run_id(config) -> str:
 class Runner:
     """Trains (or reuses) the run of a config inside ``DIR/runs``; returns its results."""
 
-    def __init__(self, report_dir: Path, cache: Path, data: Path | None):
+    def __init__(self, report_dir: Path, cache: Path, data: Path | None, on_run=lambda: None):
         self.runs_dir, self.cache, self.data = report_dir / "runs", cache, data
         self.trained = self.reused = 0
+        self.on_run = on_run  # called after every run trained or reused
 
     def result(self, config, label: str) -> dict:
         from train.data.datasets import load_datasets
@@ -81,6 +84,7 @@ class Runner:
             finally:
                 run_dir.release()
             self.trained += 1
+        self.on_run()
         summary, metrics = run_dir.read_summary(), run_dir.read_metrics()
         result = {"run": run_dir.path.name, "seed": config.seed, "config": config.to_dict()}
         return result | {"summary": summary, "metrics": metrics}
@@ -120,22 +124,46 @@ def chosen_pooling(q16, result: dict) -> str:
     return dict(next(v for v in q16.variants if v.label == best).overrides)["pooling"]
 
 
-def _log_call(report_dir: Path, this_call: dict) -> list[dict]:
-    """Append this invocation to DIR/calls.jsonl; returns all of them, so the report can say what
-    building it took in all, however often it was interrupted and resumed."""
-    log = report_dir / "calls.jsonl"
-    with log.open("a") as f:
-        f.write(json.dumps(this_call) + "\n")
-    return [json.loads(line) for line in log.read_text().splitlines()]
+class CallLog:
+    """``DIR/calls.jsonl``: a line after every run a call of train.report trains or reuses, and one
+    at its end, so that the report can say what building it took in all, however often it was
+    interrupted: a call killed part-way counts up to its last finished run."""
+
+    def __init__(self, report_dir: Path):
+        self.path = report_dir / "calls.jsonl"
+        self.call = f"{datetime.datetime.now():%Y-%m-%dT%H:%M:%S}-{os.getpid()}"
+        self.start = time.perf_counter()
+
+    def write(self, runner: Runner, finished: bool = False) -> dict:
+        record = {
+            "call": self.call,
+            "runs_trained": runner.trained,
+            "runs_reused": runner.reused,
+            "seconds": time.perf_counter() - self.start,
+            "finished": finished,
+        }
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        return record
+
+    def calls(self) -> list[dict]:
+        """The last line of every call, oldest call first (a line without "call" is one call's
+        only line, from before lines were written per run)."""
+        last = {}
+        for number, line in enumerate(self.path.read_text().splitlines()):
+            record = json.loads(line)
+            last[record.get("call", number)] = record  # a key keeps its first place
+        return list(last.values())
 
 
 def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     from train.report.render import write_report
 
-    start = time.perf_counter()
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
+    log = CallLog(report_dir)
     runner = Runner(report_dir, cache_dir(cache), data_dir(data))
+    runner.on_run = lambda: log.write(runner)
     use_compilation_cache(runner.cache)
     experiments = configs.report.get_experiments(quick)
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
@@ -143,16 +171,12 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
     results["q17"] = run_experiment(
         configs.report.q17_experiment(pooling, quick), runner, seeds, quick
     ) | {"pooling": pooling}
-    this_call = {
-        "runs_trained": runner.trained,
-        "runs_reused": runner.reused,
-        "seconds": time.perf_counter() - start,
-    }
+    this_call = log.write(runner, finished=True)
     info = {
         "quick": quick,
         "seeds": list(seeds),
-        **this_call,
-        "calls": _log_call(report_dir, this_call),
+        **{key: this_call[key] for key in ("runs_trained", "runs_reused", "seconds")},
+        "calls": log.calls(),
     }
     write_report(report_dir, results, info, runner.cache, runner.data)
     return info

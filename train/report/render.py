@@ -280,7 +280,7 @@ def write_report(
         "data order), with epochs and the time of one run (its epochs, validation included, and "
         "compilation). Two variants are compared seed by seed: the difference exceeds seed-to-seed "
         "noise when a two-sided paired t-test over the seeds gives p < 0.05. "
-        f"{_build_time(info['calls'])}",
+        f"{build_time(info['calls'])}",
         "",
         *part1(),
         *q8_section(results["q8"], "figures/q8_heatmap.png"),
@@ -325,12 +325,20 @@ def write_report(
     )
 
 
-def _build_time(calls: list[dict]) -> str:
+def build_time(calls: list[dict]) -> str:
+    """What building the report took, summed over every call of train.report (``calls``: the last
+    record of each, train/report/build.py's CallLog)."""
     minutes = sum(c["seconds"] for c in calls) / 60
     trained = sum(c["runs_trained"] for c in calls)
+    interrupted = sum(not c.get("finished", True) for c in calls)
+    cut_short = (
+        f"; {interrupted} of them interrupted, each counted up to its last finished run"
+        if interrupted
+        else ""
+    )
     return (
         f"Building it trained {trained} runs in {minutes:.0f} minutes of wall time ({len(calls)} "
-        "call(s) of train.report)."
+        f"call(s) of train.report{cut_short})."
     )
 
 
