@@ -28,11 +28,10 @@ class DeviceGroup:
     sizes: jax.Array | None
 
     @classmethod
-    def put(cls, group: ImageGroup, sharding) -> "DeviceGroup":
-        sizes = None if group.sizes is None else jax.device_put(group.sizes, sharding)
-        return cls(
-            jax.device_put(group.images, sharding), jax.device_put(group.labels, sharding), sizes
-        )
+    def put(cls, group: ImageGroup, sharding, put=jax.device_put) -> "DeviceGroup":
+        """``put(array, sharding)`` places each array: the trainers pass ``train.distributed.put``,
+        which with several processes has each give only its own devices' share."""
+        return cls(*put((group.images, group.labels, group.sizes), sharding))
 
 
 @dataclasses.dataclass
