@@ -149,7 +149,7 @@ def _train_and_evaluate(
         )
     start_epoch = commit["epoch"] if commit else 0
     state = distributed.put(state, steps.replicated)
-    train_groups = [DeviceGroup.put(g, steps.replicated) for g in datasets.train]
+    train_groups = [DeviceGroup.put(g, steps.replicated, distributed.put) for g in datasets.train]
 
     for epoch in range(start_epoch + 1, config.num_epochs + 1):
         start = time.perf_counter()
