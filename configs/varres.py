@@ -36,7 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
     # 10 batches of one resolution per jitted call (a lax.scan, as train.fixed); the chunks of all
     # resolutions interleave in a fresh random order every epoch (train/data/batching.py)
     config.steps_per_call = 10
-    config.eval_batch_size = (
-        25  # 64x64 patches are 5x those of 28x28 (docs/performance.md, "Start-up")
-    )
+    # evaluation batches smaller than train.fixed's 50: a 64x64 image has 5x the patches of a 28x28
+    # one, and they should stay in a CPU's caches (docs/performance.md, "Start-up")
+    config.eval_batch_size = 25
     return config
