@@ -45,10 +45,10 @@ def run_id(config) -> str:
 class Runner:
     """Trains (or reuses) the run of a config inside ``DIR/runs``; returns its results."""
 
-    def __init__(self, report_dir: Path, cache: Path, data: Path | None, on_run=lambda: None):
+    def __init__(self, report_dir: Path, cache: Path, data: Path | None):
         self.runs_dir, self.cache, self.data = report_dir / "runs", cache, data
         self.trained = self.reused = 0
-        self.on_run = on_run  # called after every run trained or reused
+        self.on_run = lambda: None  # called after every run trained or reused (make_report logs)
 
     def result(self, config, label: str) -> dict:
         from train.data.datasets import load_datasets
