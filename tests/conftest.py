@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import jax
 import pytest
@@ -15,6 +16,37 @@ def x64():
     """Run the test with 64-bit floats (gradient checks need them)."""
     with jax.enable_x64(True):
         yield
+
+
+# The test modules that read the real data (the session's ``mnist_cache``); test_conftest.py checks
+# that no other module does.
+REAL_DATA_MODULES = frozenset(
+    {
+        "test_data_failures.py",
+        "test_fixed.py",
+        "test_imagefolder.py",
+        "test_mnist.py",
+        "test_report.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's ``--dist loadfile`` (pyproject.toml's addopts), with the real-data modules as
+    one unit: each worker takes whole modules, so a module's fixtures (a trained run, a built
+    report) are made once, and TFDS prepares MNIST once, in that worker's ``mnist_cache``. (Marking
+    tests with ``xdist_group`` does not group them under pytest 9.2, which ignores xdist's renamed
+    node ids.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)  # "tests/test_x.py"
+            return "real data" if Path(module).name in REAL_DATA_MODULES else module
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
