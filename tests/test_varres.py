@@ -76,11 +76,12 @@ def test_padded_image_gets_the_same_logits_as_the_unpadded_one(pooling, channels
         .set(images[2][0])
     )
     mask = canvas_mask(jnp.asarray(sizes), 48, 48)
-    padded_logits = model(canvas, mask)
+    forward = nnx.jit(lambda model, *inputs: model(*inputs))  # one program per shape, not per op
+    padded_logits = forward(model, canvas, mask)
     for i, image in enumerate(images):
-        np.testing.assert_allclose(padded_logits[i], model(image)[0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(padded_logits[i], forward(model, image)[0], rtol=1e-5, atol=1e-5)
     assert (
-        float(jnp.abs(model(canvas)[0] - padded_logits[0]).max()) > 1e-3
+        float(jnp.abs(forward(model, canvas)[0] - padded_logits[0]).max()) > 1e-3
     )  # without the mask it differs
 
 
@@ -170,15 +171,15 @@ def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path)
     from train.data.resolution import bucket
 
     config = small_varres_config(num_epochs=1)
-    groups = [blobs(12, 32 + 3 * i, 32 + 2 * i, seed=i) for i in range(10)]  # 10 resolutions
-    bucketed = bucket(groups, max_shapes=4, step=16)
-    assert len(bucketed) <= 4 and all(g.sizes is not None for g in bucketed)
+    groups = [blobs(12, 32 + 3 * i, 32 + 2 * i, seed=i) for i in range(6)]  # 6 resolutions
+    bucketed = bucket(groups, max_shapes=3, step=16)
+    assert len(bucketed) <= 3 and all(g.sizes is not None for g in bucketed)
     model = model_factory(config)(nnx.Rngs(0))
     graphdef, params = nnx.split(model)
     steps = Steps(graphdef, tx=None)
     exact = evaluate(steps, params, groups, batch_size=8)
     padded = evaluate(steps, params, bucketed, batch_size=8)
-    assert exact["n"] == padded["n"] == 120
+    assert exact["n"] == padded["n"] == 72
     assert padded["accuracy"] == exact["accuracy"]
     assert padded["loss"] == pytest.approx(exact["loss"], rel=1e-5)
     summary = train_and_evaluate(
@@ -188,7 +189,7 @@ def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path)
         model_factory(config),
         progress=EpochProgress(live=False),
     )
-    assert summary["test_n"] == 120
+    assert summary["test_n"] == 72
 
 
 @pytest.mark.parametrize("size, expected", [(28, 29_066), (64, 64_266)])
