@@ -51,16 +51,17 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(scope="session")
 def mnist_cache(tmp_path_factory):
-    """One cache folder for the whole session, so TFDS prepares MNIST at most once."""
+    """One cache folder per session (per pytest-xdist worker), so TFDS prepares MNIST at most once
+    per worker: the real-data modules share a worker (``pytest_xdist_make_scheduler``)."""
     return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):
-    """One JAX persistent compilation cache for the whole session, this process and the trainers it
-    starts as subprocesses (they read the JAX_* variables): every test trains or differentiates the
-    same few networks, so each is compiled once per session instead of once per test; results are
-    unchanged (the cache is keyed by the compiled program)."""
+    """One JAX persistent compilation cache for the session (each pytest-xdist worker's): this
+    process and the trainers it starts as subprocesses (they read the JAX_* variables). Every test
+    trains or differentiates the same few networks, so each is compiled once per session instead
+    of once per test; results are unchanged (the cache is keyed by the compiled program)."""
     if os.environ.get("JAXCONV_TEST_NO_COMPILATION_CACHE"):  # to measure what the cache saves
         yield
         return
