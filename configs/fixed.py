@@ -42,6 +42,10 @@ def get_config() -> ml_collections.ConfigDict:
     )
     # speed (not results)
     config.steps_per_call = 100  # optimizer steps per jitted call (one lax.scan)
+    # examples per forward+backward tile of a larger batch: the same gradient, computed in
+    # cache-sized pieces (train.steps.Steps.gradients; docs/performance.md, "Batch tiles"); 0: the
+    # whole batch at once, best on a GPU. Batches of at most 32 (the default 16) are not tiled.
+    config.batch_tile = 32
     # small enough for every layer's patches to stay in a CPU's caches (docs/performance.md)
     config.eval_batch_size = 50
     return config

@@ -8,6 +8,7 @@ import pytest
 from synthetic import blob_datasets, blobs
 
 import configs.fixed
+import configs.varres
 from train.data.batching import eval_batches
 from train.loop import evaluate, train_and_evaluate
 from train.models import model_factory
@@ -147,3 +148,33 @@ def test_init_model_draws_the_parameters_of_the_eager_model():
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
     kernels = [a for a in drawn[0] if a.ndim == 4]
     assert not np.allclose(kernels[0], [a for a in drawn[1] if a.ndim == 4][0])  # the seed counts
+
+
+@pytest.mark.parametrize("base, side", [(configs.fixed, 28), (configs.varres, 32)])
+def test_batch_tiles_give_the_whole_batch_gradient(base, side):
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    from train.models import init_model
+
+    graphdef, params = nnx.split(init_model(model_factory(base.get_config()), 0))
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.random((24, side, side, 1), np.float32))
+    labels = jnp.asarray(rng.integers(0, 10, 24))
+    sizes = jnp.asarray(rng.integers(20, side + 1, (24, 2))) if base is configs.varres else None
+    whole = jax.jit(Steps(graphdef, optax.adam(1e-3)).gradients)(params, images, labels, sizes)
+    tiled = jax.jit(Steps(graphdef, optax.adam(1e-3), batch_tile=8).gradients)(
+        params, images, labels, sizes
+    )
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(tiled)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+    # a tile that does not divide the batch: the whole batch at once, no scan over tiles
+    untiled = Steps(graphdef, optax.adam(1e-3), batch_tile=5).gradients
+    assert "scan" not in str(jax.make_jaxpr(untiled)(params, images, labels, sizes))
+    assert "scan" in str(
+        jax.make_jaxpr(Steps(graphdef, optax.adam(1e-3), batch_tile=8).gradients)(
+            params, images, labels, sizes
+        )
+    )

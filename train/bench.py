@@ -46,10 +46,16 @@ import numpy as np
 
 
 def jax_images_per_second(
-    make_model, batch: int, side: int, steps_per_call: int, calls: int, repeats: int
+    make_model,
+    batch: int,
+    side: int,
+    steps_per_call: int,
+    calls: int,
+    repeats: int,
+    batch_tile: int = 0,
 ) -> float:
     """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps``, each a scan of
-    ``steps_per_call`` steps."""
+    ``steps_per_call`` steps, the batch's gradient in tiles of ``batch_tile`` examples."""
     import jax
     import optax
     from flax import nnx
@@ -60,7 +66,7 @@ def jax_images_per_second(
 
     graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
     tx = optax.adam(1e-3)
-    steps = Steps(graphdef, tx)
+    steps = Steps(graphdef, tx, batch_tile=batch_tile)
     state = jax.device_put({"params": params, "opt_state": tx.init(params)}, steps.replicated)
     rng = np.random.default_rng(0)
     n = 4096
@@ -178,6 +184,7 @@ def torch_available() -> bool:
 def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
     from flax import nnx
 
+    import configs.fixed
     import configs.varres
     import jaxconv
     from jaxconv._shapes import ceil_div
@@ -195,20 +202,19 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
         else:
             make = lambda conv: lambda rngs: FixedCNN(conv=conv, rngs=rngs)  # noqa: E731
         # train.fixed scans many steps per call; train.varres its config's steps_per_call per call
-        steps_per_call, calls = (
-            (configs.varres.get_config().steps_per_call, steps) if varres else (steps, 1)
-        )
+        config = configs.varres.get_config() if varres else configs.fixed.get_config()
+        steps_per_call, calls = (config.steps_per_call, steps) if varres else (steps, 1)
         calls = ceil_div(calls, steps_per_call)
         flop_per_image = training_step_flops(make(jaxconv.Conv2D)(nnx.Rngs(0)), 1, side, side)
         row = {"network": name, "batch": batch, "step_flop_per_image": flop_per_image}
         row["jaxconv"] = jax_images_per_second(
-            make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats
+            make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats, config.batch_tile
         )
         row["jaxconv_per_step"] = jax_per_step_images_per_second(
             make(jaxconv.Conv2D), batch, side, steps, repeats
         )
         row["flax_nnx_conv"] = jax_images_per_second(
-            make(flax_conv), batch, side, steps_per_call, calls, repeats
+            make(flax_conv), batch, side, steps_per_call, calls, repeats, config.batch_tile
         )
         row["flax_nnx_conv_per_step"] = jax_per_step_images_per_second(
             make(flax_conv), batch, side, steps, repeats

@@ -37,9 +37,10 @@ import ml_collections
 from train.errors import RunDirError
 
 # Fields that --resume may change: they do not change what training does. Changing the evaluation
-# batch only regroups the evaluation sums (the last digits of the losses may differ). steps_per_call
-# is not here: chunks of steps are shuffled as units, so it changes the order of the batches.
-RESUMABLE_CHANGES = ("eval_batch_size", "download")
+# batch or the batch tile only regroups sums (the last digits of the losses may differ).
+# steps_per_call is not here: chunks of steps are shuffled as units, so it changes the order of the
+# batches.
+RESUMABLE_CHANGES = ("eval_batch_size", "batch_tile", "download")
 
 
 def strict_json(value, **kwargs) -> str:

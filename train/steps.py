@@ -66,8 +66,10 @@ class Steps:
         tx: optax.GradientTransformation,
         augment: Callable | None = None,
         mesh: Mesh | None = None,
+        batch_tile: int = 0,
     ):
         self.graphdef, self.tx, self.augment = graphdef, tx, augment
+        self.batch_tile = batch_tile  # examples per forward+backward tile; 0: the whole batch
         self.mesh = mesh or data_mesh()
         self.replicated = NamedSharding(self.mesh, P())
         self.batch_sharded = NamedSharding(self.mesh, P("data"))
@@ -123,6 +125,46 @@ class Steps:
         return losses.mean(), (losses, logits)
 
     # -- training ------------------------------------------------------------
+    def gradients(self, params, images, labels, sizes):
+        """The gradient of the batch's mean loss, with the per-example losses (B,) and logits
+        (B, classes).
+
+        With ``batch_tile`` = T dividing the batch B (and smaller), the forward and backward run
+        on B/T tiles of T examples in turn (a ``lax.scan``), so that each layer's patches fit in a
+        CPU's caches at any batch size (docs/performance.md, "Batch tiles"). It is the same
+        gradient summed in another order: mean loss = Σ_tiles (T/B)·(mean loss of the tile), so
+        d(mean)/dθ = Σ_tiles d((T/B)·tile mean)/dθ. Tile j holds examples j, j + B/T, j + 2B/T, ...,
+        so every tile spans the batch axis as the devices share it.
+        """
+        batch, tile = images.shape[0], self.batch_tile
+        if not tile or tile >= batch or batch % tile:
+            (_, (losses, logits)), grads = jax.value_and_grad(self.loss, has_aux=True)(
+                params, images, labels, sizes
+            )
+            return grads, losses, logits
+        num_tiles = batch // tile
+
+        def to_tiles(a):  # (B, ...) -> (B/T, T, ...): [j, i] is example i·(B/T) + j
+            return None if a is None else a.reshape(tile, num_tiles, *a.shape[1:]).swapaxes(0, 1)
+
+        def from_tiles(a):  # (B/T, T, ...) -> (B, ...), the inverse of to_tiles
+            return a.swapaxes(0, 1).reshape(batch, *a.shape[2:])
+
+        def tile_share(params, *tile_inputs):  # (T/B)·(the tile's mean loss)
+            mean, aux = self.loss(params, *tile_inputs)
+            return mean * (tile / batch), aux
+
+        def add_tile(grads, tile_inputs):
+            (_, (losses, logits)), tile_grads = jax.value_and_grad(tile_share, has_aux=True)(
+                params, *tile_inputs
+            )
+            return jax.tree.map(jnp.add, grads, tile_grads), (losses, logits)  # (T,), (T, classes)
+
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        tiles = (to_tiles(images), to_tiles(labels), to_tiles(sizes))
+        grads, (losses, logits) = jax.lax.scan(add_tile, zeros, tiles)
+        return grads, from_tiles(losses), from_tiles(logits)
+
     def _train_chunk_impl(
         self, state, totals, images, labels, sizes, batch_indices, valid, key, chunk
     ):
@@ -142,7 +184,7 @@ class Steps:
             if self.augment is not None:
                 batch_images = self.augment(step_key, batch_images)
 
-            (_, (losses, logits)), grads = jax.value_and_grad(self.loss, has_aux=True)(
+            grads, losses, logits = self.gradients(
                 state["params"], batch_images, batch_labels, batch_sizes
             )
             updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
