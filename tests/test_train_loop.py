@@ -164,17 +164,14 @@ def test_batch_tiles_give_the_whole_batch_gradient(base, side):
     images = jnp.asarray(rng.random((24, side, side, 1), np.float32))
     labels = jnp.asarray(rng.integers(0, 10, 24))
     sizes = jnp.asarray(rng.integers(20, side + 1, (24, 2))) if base is configs.varres else None
-    whole = jax.jit(Steps(graphdef, optax.adam(1e-3)).gradients)(params, images, labels, sizes)
-    tiled = jax.jit(Steps(graphdef, optax.adam(1e-3), batch_tile=8).gradients)(
-        params, images, labels, sizes
-    )
+
+    def gradients(batch_tile):
+        return Steps(graphdef, optax.adam(1e-3), batch_tile=batch_tile).gradients
+
+    whole = jax.jit(gradients(0))(params, images, labels, sizes)
+    tiled = jax.jit(gradients(8))(params, images, labels, sizes)
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(tiled)):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
-    # a tile that does not divide the batch: the whole batch at once, no scan over tiles
-    untiled = Steps(graphdef, optax.adam(1e-3), batch_tile=5).gradients
-    assert "scan" not in str(jax.make_jaxpr(untiled)(params, images, labels, sizes))
-    assert "scan" in str(
-        jax.make_jaxpr(Steps(graphdef, optax.adam(1e-3), batch_tile=8).gradients)(
-            params, images, labels, sizes
-        )
-    )
+    # tiles of 8 scan over the batch; a tile that does not divide it (5): the whole batch at once
+    assert "scan" in str(jax.make_jaxpr(gradients(8))(params, images, labels, sizes))
+    assert "scan" not in str(jax.make_jaxpr(gradients(5))(params, images, labels, sizes))

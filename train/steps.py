@@ -133,14 +133,13 @@ class Steps:
         on B/T tiles of T examples in turn (a ``lax.scan``), so that each layer's patches fit in a
         CPU's caches at any batch size (docs/performance.md, "Batch tiles"). It is the same
         gradient summed in another order: mean loss = Σ_tiles (T/B)·(mean loss of the tile), so
-        d(mean)/dθ = Σ_tiles d((T/B)·tile mean)/dθ. Tile j holds examples j, j + B/T, j + 2B/T, ...,
+        d(mean)/dθ = Σ_tiles (T/B)·d(tile mean)/dθ. Tile j holds examples j, j + B/T, j + 2B/T, ...,
         so every tile spans the batch axis as the devices share it.
         """
         batch, tile = images.shape[0], self.batch_tile
+        loss_and_grad = jax.value_and_grad(self.loss, has_aux=True)
         if not tile or tile >= batch or batch % tile:
-            (_, (losses, logits)), grads = jax.value_and_grad(self.loss, has_aux=True)(
-                params, images, labels, sizes
-            )
+            (_, (losses, logits)), grads = loss_and_grad(params, images, labels, sizes)
             return grads, losses, logits
         num_tiles = batch // tile
 
@@ -150,15 +149,10 @@ class Steps:
         def from_tiles(a):  # (B/T, T, ...) -> (B, ...), the inverse of to_tiles
             return a.swapaxes(0, 1).reshape(batch, *a.shape[2:])
 
-        def tile_share(params, *tile_inputs):  # (T/B)·(the tile's mean loss)
-            mean, aux = self.loss(params, *tile_inputs)
-            return mean * (tile / batch), aux
-
-        def add_tile(grads, tile_inputs):
-            (_, (losses, logits)), tile_grads = jax.value_and_grad(tile_share, has_aux=True)(
-                params, *tile_inputs
-            )
-            return jax.tree.map(jnp.add, grads, tile_grads), (losses, logits)  # (T,), (T, classes)
+        def add_tile(grads, tile_inputs):  # grads += (T/B)·d(the tile's mean loss)/dθ
+            (_, (losses, logits)), tile_grads = loss_and_grad(params, *tile_inputs)
+            grads = jax.tree.map(lambda g, d: g + (tile / batch) * d, grads, tile_grads)
+            return grads, (losses, logits)  # (T,), (T, classes)
 
         zeros = jax.tree.map(jnp.zeros_like, params)
         tiles = (to_tiles(images), to_tiles(labels), to_tiles(sizes))
