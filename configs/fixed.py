@@ -42,10 +42,11 @@ def get_config() -> ml_collections.ConfigDict:
     )
     # speed (not results)
     config.steps_per_call = 100  # optimizer steps per jitted call (one lax.scan)
-    # examples per forward+backward tile of a larger batch: the same gradient, computed in
-    # cache-sized pieces (train.steps.Steps.gradients; docs/performance.md, "Batch tiles"); 0: the
-    # whole batch at once, best on a GPU. Batches of at most 32 (the default 16) are not tiled.
-    config.batch_tile = 32
+    # image pixels (examples x height x width) per forward+backward tile of a batch: the same
+    # gradient, computed in cache-sized pieces of the largest number of examples that divides the
+    # batch and fits (train.steps.Steps.gradients; docs/performance.md, "Batch tiles"); 0: the whole
+    # batch at once, best on a GPU. 32 images of 28x28: the default batch 16 at 28x28 is one tile.
+    config.tile_pixels = 32 * 28 * 28
     # small enough for every layer's patches to stay in a CPU's caches (docs/performance.md)
     config.eval_batch_size = 50
     return config

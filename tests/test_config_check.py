@@ -18,8 +18,8 @@ from train.errors import ConfigError
 BAD_VALUES = [
     ("fixed", "batch_size", 0, "integer >= 1"),
     ("fixed", "steps_per_call", 0, "integer >= 1"),
-    ("fixed", "batch_tile", -1, "integer >= 0"),
-    ("varres", "batch_tile", 2.5, "integer >= 0"),
+    ("fixed", "tile_pixels", -1, "integer >= 0"),
+    ("varres", "tile_pixels", 2.5, "integer >= 0"),
     ("fixed", "num_epochs", 0, "integer >= 1"),
     ("fixed", "eval_batch_size", -5, "integer >= 1"),
     ("fixed", "learning_rate", -1e-3, "number > 0"),

@@ -13,7 +13,7 @@ from train.data.batching import eval_batches
 from train.loop import evaluate, train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
-from train.steps import Steps, round_up
+from train.steps import Steps, examples_per_tile, round_up
 
 
 def small_config(**overrides):
@@ -165,13 +165,30 @@ def test_batch_tiles_give_the_whole_batch_gradient(base, side):
     labels = jnp.asarray(rng.integers(0, 10, 24))
     sizes = jnp.asarray(rng.integers(20, side + 1, (24, 2))) if base is configs.varres else None
 
-    def gradients(batch_tile):
-        return Steps(graphdef, optax.adam(1e-3), batch_tile=batch_tile).gradients
+    def gradients(tile_pixels):
+        return Steps(graphdef, optax.adam(1e-3), tile_pixels=tile_pixels).gradients
 
     whole = jax.jit(gradients(0))(params, images, labels, sizes)
-    tiled = jax.jit(gradients(8))(params, images, labels, sizes)
+    tiled = jax.jit(gradients(8 * side * side))(params, images, labels, sizes)  # 3 tiles of 8
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(tiled)):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
-    # tiles of 8 scan over the batch; a tile that does not divide it (5): the whole batch at once
-    assert "scan" in str(jax.make_jaxpr(gradients(8))(params, images, labels, sizes))
-    assert "scan" not in str(jax.make_jaxpr(gradients(5))(params, images, labels, sizes))
+    # tiles scan over the batch; room for the whole batch: one piece
+    assert "scan" in str(jax.make_jaxpr(gradients(8 * side * side))(params, images, labels, sizes))
+    one_piece = jax.make_jaxpr(gradients(24 * side * side))(params, images, labels, sizes)
+    assert "scan" not in str(one_piece)
+
+
+@pytest.mark.parametrize(
+    "batch, side, tile_pixels, expected",
+    [
+        (128, 28, 32 * 28 * 28, 32),  # the default's budget: Q8 at batch 128
+        (16, 28, 32 * 28 * 28, 16),  # ... at batch 16: one tile
+        (16, 64, 32 * 28 * 28, 4),  # a 64x64 batch of 16: 6 would fit, 4 divides 16
+        (16, 48, 32 * 28 * 28, 8),
+        (100, 28, 32 * 28 * 28, 25),  # the largest divisor that fits
+        (16, 256, 32 * 28 * 28, 1),  # one image larger than the budget: one at a time
+        (16, 28, 0, 16),  # 0: the whole batch
+    ],
+)
+def test_examples_per_tile(batch, side, tile_pixels, expected):
+    assert examples_per_tile(batch, side * side, tile_pixels) == expected

@@ -52,10 +52,10 @@ def jax_images_per_second(
     steps_per_call: int,
     calls: int,
     repeats: int,
-    batch_tile: int = 0,
+    tile_pixels: int = 0,
 ) -> float:
     """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps``, each a scan of
-    ``steps_per_call`` steps, the batch's gradient in tiles of ``batch_tile`` examples."""
+    ``steps_per_call`` steps, the batch's gradient in tiles of at most ``tile_pixels`` pixels."""
     import jax
     import optax
     from flax import nnx
@@ -66,7 +66,7 @@ def jax_images_per_second(
 
     graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
     tx = optax.adam(1e-3)
-    steps = Steps(graphdef, tx, batch_tile=batch_tile)
+    steps = Steps(graphdef, tx, tile_pixels=tile_pixels)
     state = jax.device_put({"params": params, "opt_state": tx.init(params)}, steps.replicated)
     rng = np.random.default_rng(0)
     n = 4096
@@ -208,13 +208,13 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
         flop_per_image = training_step_flops(make(jaxconv.Conv2D)(nnx.Rngs(0)), 1, side, side)
         row = {"network": name, "batch": batch, "step_flop_per_image": flop_per_image}
         row["jaxconv"] = jax_images_per_second(
-            make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats, config.batch_tile
+            make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats, config.tile_pixels
         )
         row["jaxconv_per_step"] = jax_per_step_images_per_second(
             make(jaxconv.Conv2D), batch, side, steps, repeats
         )
         row["flax_nnx_conv"] = jax_images_per_second(
-            make(flax_conv), batch, side, steps_per_call, calls, repeats, config.batch_tile
+            make(flax_conv), batch, side, steps_per_call, calls, repeats, config.tile_pixels
         )
         row["flax_nnx_conv_per_step"] = jax_per_step_images_per_second(
             make(flax_conv), batch, side, steps, repeats

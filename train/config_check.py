@@ -86,7 +86,7 @@ RULES: dict[str, Rule] = {
     "augmentation.contrast": number(0, 1, below=True),
     "compute_dtype": choice("float32", "bfloat16"),
     "steps_per_call": integer(1),
-    "batch_tile": integer(0),
+    "tile_pixels": integer(0),
     "eval_batch_size": integer(1),
     # configs/varres.py only
     "varres.channels": CHANNELS,

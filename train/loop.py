@@ -133,7 +133,7 @@ def _train_and_evaluate(
         )
     tx = make_optimizer(config, steps_per_epoch)
     augment = functools.partial(augment_batch, cfg=config.augmentation) if config.augment else None
-    steps = Steps(graphdef, tx, augment, batch_tile=config.get("batch_tile", 0))
+    steps = Steps(graphdef, tx, augment, tile_pixels=config.get("tile_pixels", 0))
     _check_batch_sizes(config, steps.num_devices)
 
     # the optimizer state as one compiled program, not one eager zeros per parameter shape

@@ -40,7 +40,7 @@ from train.errors import RunDirError
 # batch or the batch tile only regroups sums (the last digits of the losses may differ).
 # steps_per_call is not here: chunks of steps are shuffled as units, so it changes the order of the
 # batches.
-RESUMABLE_CHANGES = ("eval_batch_size", "batch_tile", "download")
+RESUMABLE_CHANGES = ("eval_batch_size", "tile_pixels", "download")
 
 
 def strict_json(value, **kwargs) -> str:

@@ -49,6 +49,15 @@ def round_up(n: int, multiple: int) -> int:
     return max(multiple, n + (-n % multiple))
 
 
+def examples_per_tile(batch: int, pixels_per_example: int, tile_pixels: int) -> int:
+    """The largest divisor of ``batch`` whose examples hold at most ``tile_pixels`` image pixels
+    (examples × height × width), at least 1; the whole batch when ``tile_pixels`` is 0."""
+    if not tile_pixels:
+        return batch
+    fits = max(1, tile_pixels // pixels_per_example)
+    return max(t for t in range(1, min(batch, fits) + 1) if batch % t == 0)
+
+
 def to_float(images_u8: jax.Array) -> jax.Array:
     return images_u8.astype(jnp.float32) / 255.0
 
@@ -66,10 +75,11 @@ class Steps:
         tx: optax.GradientTransformation,
         augment: Callable | None = None,
         mesh: Mesh | None = None,
-        batch_tile: int = 0,
+        tile_pixels: int = 0,
     ):
         self.graphdef, self.tx, self.augment = graphdef, tx, augment
-        self.batch_tile = batch_tile  # examples per forward+backward tile; 0: the whole batch
+        # image pixels per forward+backward tile (examples_per_tile); 0: the whole batch
+        self.tile_pixels = tile_pixels
         self.mesh = mesh or data_mesh()
         self.replicated = NamedSharding(self.mesh, P())
         self.batch_sharded = NamedSharding(self.mesh, P("data"))
@@ -129,16 +139,18 @@ class Steps:
         """The gradient of the batch's mean loss, with the per-example losses (B,) and logits
         (B, classes).
 
-        With ``batch_tile`` = T dividing the batch B (and smaller), the forward and backward run
-        on B/T tiles of T examples in turn (a ``lax.scan``), so that each layer's patches fit in a
-        CPU's caches at any batch size (docs/performance.md, "Batch tiles"). It is the same
+        With ``tile_pixels`` set, the forward and backward run on B/T tiles of T examples in turn
+        (a ``lax.scan``), T = ``examples_per_tile`` (a divisor of the batch B), so that each layer's
+        patches fit in a CPU's caches at any batch size and resolution (docs/performance.md,
+        "Batch tiles"); when T = B the batch is one piece. It is the same
         gradient summed in another order: mean loss = Σ_tiles (T/B)·(mean loss of the tile), so
         d(mean)/dθ = Σ_tiles (T/B)·d(tile mean)/dθ. Tile j holds examples j, j + B/T, j + 2B/T, ...,
         so every tile spans the batch axis as the devices share it.
         """
-        batch, tile = images.shape[0], self.batch_tile
+        batch, height, width = images.shape[:3]
+        tile = examples_per_tile(batch, height * width, self.tile_pixels)
         loss_and_grad = jax.value_and_grad(self.loss, has_aux=True)
-        if not tile or tile >= batch or batch % tile:
+        if tile == batch:
             (_, (losses, logits)), grads = loss_and_grad(params, images, labels, sizes)
             return grads, losses, logits
         num_tiles = batch // tile
