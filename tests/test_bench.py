@@ -5,15 +5,28 @@ import math
 from flax import nnx
 
 import jaxconv
-from train.bench import jax_images_per_second, markdown
+from train.bench import Contender, as_trainer_runs, images_per_second, markdown
 from train.flops import cpu_fp32_peak, flop_per_cycle, training_step_flops
 from train.models import FixedCNN
 
 
-def test_jax_images_per_second_times_whole_training_calls():
+def test_as_trainer_runs_trains_whole_calls():
     make = lambda rngs: FixedCNN(conv=jaxconv.Conv2D, rngs=rngs)  # noqa: E731
-    rate = jax_images_per_second(make, batch=4, side=28, steps_per_call=2, calls=2, repeats=1)
+    contender = as_trainer_runs(make, batch=4, side=28, steps_per_call=2, calls=2, tile_pixels=0)
+    assert contender.images == 2 * 2 * 4
+    rate = images_per_second({"jaxconv": contender}, repeats=1)["jaxconv"]
     assert math.isfinite(rate) and rate > 0
+
+
+def test_images_per_second_alternates_the_contenders_after_their_warm_up():
+    calls = []
+    contenders = {
+        name: Contender(images, lambda name=name: calls.append(name))
+        for name, images in (("a", 10), ("b", 20))
+    }
+    rates = images_per_second(contenders, repeats=3)
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3  # two warm-up rounds each, then in turn
+    assert set(rates) == {"a", "b"} and all(rate > 0 for rate in rates.values())
 
 
 def test_markdown_ratios_use_nnx_at_its_best_and_torch_nn_conv2d():

@@ -6,7 +6,7 @@
 
 Rows, all in this one process on synthetic data (images/s of full training
 steps: forward, backward, Adam; warm-up and compilation excluded; median of
-repeats):
+repeats, the implementations of a row timed in alternating rounds):
 
 * jaxconv: the network as its trainer runs it (``train.steps.Steps``: jitted
   calls of a ``lax.scan`` of ``steps_per_call`` steps, each gathering its batch on
@@ -41,21 +41,40 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 
-def jax_images_per_second(
-    make_model,
-    batch: int,
-    side: int,
-    steps_per_call: int,
-    calls: int,
-    repeats: int,
-    tile_pixels: int = 0,
-) -> float:
-    """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps``, each a scan of
-    ``steps_per_call`` steps, the batch's gradient in tiles of at most ``tile_pixels`` pixels."""
+@dataclasses.dataclass
+class Contender:
+    """One implementation of a row, ready to time: ``run()`` trains one round of ``images``
+    images and returns once the work is done."""
+
+    images: int
+    run: Callable[[], None]
+
+
+def images_per_second(contenders: dict[str, Contender], repeats: int) -> dict[str, float]:
+    """Median images/s of each contender over ``repeats`` rounds, one round of each in turn (so a
+    drift of the machine hits all alike), after two rounds each of compilation and warm-up."""
+    for contender in contenders.values():
+        for _ in range(2):
+            contender.run()
+    seconds = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, contender in contenders.items():
+            start = time.perf_counter()
+            contender.run()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: c.images / float(np.median(seconds[name])) for name, c in contenders.items()}
+
+
+def as_trainer_runs(
+    make_model, batch: int, side: int, steps_per_call: int, calls: int, tile_pixels: int = 0
+) -> Contender:
+    """As the trainers run: ``calls`` jitted calls of ``train.steps.Steps`` per round, each a scan
+    of ``steps_per_call`` steps, the batch's gradient in tiles of at most ``tile_pixels`` pixels."""
     import jax
     import optax
     from flax import nnx
@@ -67,7 +86,11 @@ def jax_images_per_second(
     graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
     tx = optax.adam(1e-3)
     steps = Steps(graphdef, tx, tile_pixels=tile_pixels)
-    state = jax.device_put({"params": params, "opt_state": tx.init(params)}, steps.replicated)
+    carry = {
+        "state": jax.device_put({"params": params, "opt_state": tx.init(params)}, steps.replicated),
+        "totals": steps.zero_totals(),
+        "chunk": 0,
+    }
     rng = np.random.default_rng(0)
     n = 4096
     group = ImageGroup(
@@ -76,28 +99,26 @@ def jax_images_per_second(
     )
     device_group = DeviceGroup.put(group, steps.replicated)
     valid = np.ones(steps_per_call, bool)
-    key, totals = jax.device_put(jax.random.key(0), steps.replicated), steps.zero_totals()
-    seconds = []
-    for r in range(repeats + 2):  # the first two rounds compile and warm up
+    key = jax.device_put(jax.random.key(0), steps.replicated)
+
+    def run():
         indices = rng.integers(0, n, (calls, steps_per_call, batch)).astype(np.int32)
-        start = time.perf_counter()
+        state, totals = carry["state"], carry["totals"]
         for c in range(calls):
             state, totals = steps.train_chunk(
-                state, totals, device_group, indices[c], valid, key, r * calls + c
+                state, totals, device_group, indices[c], valid, key, carry["chunk"]
             )
+            carry["chunk"] += 1
             if steps.wait_per_call:  # as train.loop does
                 jax.block_until_ready(totals)
-        jax.block_until_ready(totals)
-        if r >= 2:
-            seconds.append(time.perf_counter() - start)
-    return calls * steps_per_call * batch / float(np.median(seconds))
+        carry["state"], carry["totals"] = state, jax.block_until_ready(totals)
+
+    return Contender(calls * steps_per_call * batch, run)
 
 
-def jax_per_step_images_per_second(
-    make_model, batch: int, side: int, steps: int, repeats: int
-) -> float:
+def jit_per_step(make_model, batch: int, side: int, steps: int) -> Contender:
     """The same training, Flax-example style: one jitted (donated) step per batch, batches on the
-    device."""
+    device; ``steps`` steps per round."""
     import functools
 
     import jax
@@ -108,7 +129,7 @@ def jax_per_step_images_per_second(
 
     graphdef, params = nnx.split(make_model(nnx.Rngs(0)))
     tx = optax.adam(1e-3)
-    opt_state = tx.init(params)
+    carry = {"params": params, "opt_state": tx.init(params)}
     loss = Steps(graphdef, tx).loss  # the trainers' loss, without their scan and on-device gather
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
@@ -125,26 +146,21 @@ def jax_per_step_images_per_second(
         )
         for _ in range(16)
     ]
-    seconds = []
-    for r in range(repeats + 2):  # the first two rounds compile and warm up
-        start = time.perf_counter()
+
+    def run():
+        params, opt_state = carry["params"], carry["opt_state"]
         for i in range(steps):
             params, opt_state = step(params, opt_state, *batches[i % len(batches)])
-        jax.block_until_ready(params)
-        if r >= 2:
-            seconds.append(time.perf_counter() - start)
-    return steps * batch / float(np.median(seconds))
+        carry["params"], carry["opt_state"] = jax.block_until_ready((params, opt_state))
+
+    return Contender(steps * batch, run)
 
 
-def torch_images_per_second(
-    conv: str,
-    batch: int,
-    side: int,
-    steps: int,
-    repeats: int,
-    global_pool: bool = False,
-    channels=(16, 32, 64),
-) -> float:
+def torch_eager(
+    conv: str, batch: int, side: int, steps: int, global_pool: bool = False, channels=(16, 32, 64)
+) -> Contender:
+    """PyTorch eager training of the same network (``conv``: "nn" for nn.Conv2d, "unfold" for the
+    assignment's unfold/fold Function), ``steps`` steps per round."""
     import torch
     import torch.nn.functional as F
 
@@ -156,21 +172,15 @@ def torch_images_per_second(
     n = 4096
     data, labels = torch.rand(n, 1, side, side), torch.randint(0, 10, (n,))
 
-    def run(k):
-        for _ in range(k):
+    def run():
+        for _ in range(steps):
             index = torch.randint(0, n, (batch,))
             loss = F.cross_entropy(model(data[index]), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
 
-    run(5)
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(steps)
-        seconds.append(time.perf_counter() - start)
-    return steps * batch / float(np.median(seconds))
+    return Contender(steps * batch, run)
 
 
 def torch_available() -> bool:
@@ -207,26 +217,21 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
         calls = ceil_div(calls, steps_per_call)
         flop_per_image = training_step_flops(make(jaxconv.Conv2D)(nnx.Rngs(0)), 1, side, side)
         row = {"network": name, "batch": batch, "step_flop_per_image": flop_per_image}
-        row["jaxconv"] = jax_images_per_second(
-            make(jaxconv.Conv2D), batch, side, steps_per_call, calls, repeats, config.tile_pixels
-        )
-        row["jaxconv_per_step"] = jax_per_step_images_per_second(
-            make(jaxconv.Conv2D), batch, side, steps, repeats
-        )
-        row["flax_nnx_conv"] = jax_images_per_second(
-            make(flax_conv), batch, side, steps_per_call, calls, repeats, config.tile_pixels
-        )
-        row["flax_nnx_conv_per_step"] = jax_per_step_images_per_second(
-            make(flax_conv), batch, side, steps, repeats
-        )
+        contenders = {
+            "jaxconv": as_trainer_runs(
+                make(jaxconv.Conv2D), batch, side, steps_per_call, calls, config.tile_pixels
+            ),
+            "jaxconv_per_step": jit_per_step(make(jaxconv.Conv2D), batch, side, steps),
+            "flax_nnx_conv": as_trainer_runs(
+                make(flax_conv), batch, side, steps_per_call, calls, config.tile_pixels
+            ),
+            "flax_nnx_conv_per_step": jit_per_step(make(flax_conv), batch, side, steps),
+        }
         if with_torch:
             channels = (16, 32, 81) if varres else (16, 32, 64)
-            row["torch_conv2d"] = torch_images_per_second(
-                "nn", batch, side, steps, repeats, varres, channels
-            )
-            row["torch_unfold_fold"] = torch_images_per_second(
-                "unfold", batch, side, steps, repeats, varres, channels
-            )
+            for key, conv in (("torch_conv2d", "nn"), ("torch_unfold_fold", "unfold")):
+                contenders[key] = torch_eager(conv, batch, side, steps, varres, channels)
+        row |= images_per_second(contenders, repeats)
         print(f"  measured {name} batch {batch}", flush=True)
         rows.append(row)
     return rows
