@@ -31,7 +31,17 @@ def test_trainer_help_shows_its_flags_and_config_fields_with_defaults(trainer, d
 
 def test_report_help_shows_its_flags():
     text = help_text("train.report")
-    assert "--workdir" in text and "--quick" in text and "smoke test" in text
+    assert "--workdir" in text and "--quick" in text and "smoke test" in text and "--jobs" in text
+
+
+@pytest.mark.parametrize("jobs", ["0", "999"])
+def test_report_refuses_a_bad_number_of_jobs_in_one_line_before_any_work(jobs, tmp_path):
+    command = [sys.executable, "-m", "train.report", f"--workdir={tmp_path / 'report'}"]
+    done = subprocess.run(command + ["--jobs", jobs], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --jobs must be an integer from 1 to the ")
+    assert done.stderr.endswith(f"got {jobs}\n") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "report").exists()  # nothing written
 
 
 def test_exit_on_user_error_is_one_line_on_stderr_and_status_2(capsys):
@@ -50,7 +60,8 @@ def test_exit_on_user_error_passes_other_errors_and_takes_extra_types(capsys):
 
 
 @pytest.mark.parametrize(
-    "module", ["train.fixed", "train.varres", "train.report.__main__", "train.bench"]
+    "module",
+    ["train.fixed", "train.varres", "train.report.__main__", "train.report.jobs", "train.bench"],
 )
 def test_entry_points_import_no_jax_before_they_re_execute(module):
     # the glibc re-exec (train/glibc_reexec.py) runs every import made before it a second time:

@@ -8,6 +8,7 @@ import pytest
 
 from train.report import make_report
 from train.report.figures import sweep_grid
+from train.report.jobs import allowed_cores
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("JAXCONV_DATA_DIR"),
@@ -109,3 +110,32 @@ def test_an_interrupted_report_reuses_finished_runs_and_redoes_the_rest(quick_re
     assert again["runs_reused"] == info["runs_trained"] + info["runs_reused"] - 1
     assert (unfinished / "summary.json").is_file()
     assert len(again["calls"]) == 2  # the report counts the time of both calls
+
+
+@pytest.mark.skipif(len(allowed_cores()) < 2, reason="two jobs need two CPU cores")
+def test_a_report_in_two_jobs_trains_the_same_runs_as_in_one(quick_report, mnist_cache, tmp_path):
+    _, info, results = quick_report
+    in_jobs = make_report(tmp_path, quick=True, cache=mnist_cache, jobs=2)
+    assert (in_jobs["runs_trained"], in_jobs["runs_reused"]) == (
+        info["runs_trained"],
+        info["runs_reused"],
+    )
+    results_in_jobs = json.loads((tmp_path / "results.json").read_text())["results"]
+
+    def runs(results):  # run id -> its summary, over every experiment
+        found = {}
+        for experiment in results.values():
+            for per_seed in experiment["variants"].values():
+                for run in per_seed:
+                    found[run["run"]] = run["summary"]
+        return found
+
+    # every run trained in a job process, none here (each writes its pid into the locks it takes);
+    # two processes for the runs that wait on no other, two for Q17's tuning runs
+    holders = {lock.read_text().split()[1] for lock in tmp_path.glob("runs/*/run.lock")}
+    assert len(holders) >= 2 and str(os.getpid()) not in holders
+    alone, together = runs(results), runs(results_in_jobs)
+    assert together.keys() == alone.keys()
+    for run, summary in alone.items():
+        assert together[run]["epochs"] == summary["epochs"]
+        assert together[run]["test_loss"] == pytest.approx(summary["test_loss"], rel=1e-4)

@@ -2,6 +2,7 @@
 
     python -m train.report --workdir reports/full         # about an hour on 2 CPU cores
     python -m train.report --workdir /tmp/report --quick  # a smoke test (CI runs it)
+    python -m train.report --workdir reports/full --jobs 2  # two runs at a time
 
 The experiments are entries in configs/report.py: variants of configs/fixed.py
 and configs/varres.py trained by the same code as train.fixed and train.varres,
@@ -15,6 +16,7 @@ code, start a fresh DIR.
 """
 
 # build.py    train or reuse every run of configs/report.py; make_report
+# jobs.py     --jobs N: N runs at a time, each process on its share of the cores
 # render.py   report.md and results.json from the results
 # figures.py  learning curves with seed bands, the Q8 heatmap, augmented images
 # stats.py    mean ± std over seeds, paired t-tests between variants

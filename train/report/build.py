@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -43,24 +44,67 @@ def run_id(config) -> str:
 
 
 class Runner:
-    """Trains (or reuses) the run of a config inside ``DIR/runs``; returns its results."""
+    """Trains (or reuses) the run of a config inside ``DIR/runs``; returns its results.
 
-    def __init__(self, report_dir: Path, cache: Path, data: Path | None):
-        self.runs_dir, self.cache, self.data = report_dir / "runs", cache, data
+    With ``jobs`` > 1, ``train_all`` first trains a list of runs in that many processes at once
+    (train/report/jobs.py); ``result`` then finds them finished."""
+
+    def __init__(self, report_dir: Path, cache: Path, data: Path | None, jobs: int = 1):
+        self.runs_dir, self.cache, self.data, self.jobs = report_dir / "runs", cache, data, jobs
         self.trained = self.reused = 0
+        self.trained_in_jobs = set()  # run ids that train_all trained and result has not yet seen
         self.on_run = lambda: None  # called after every run trained or reused (make_report logs)
 
-    def result(self, config, label: str) -> dict:
+    def train_all(self, runs) -> None:
+        """Train the unfinished ones of ``runs`` ((config, label) pairs) in ``self.jobs``
+        processes at once; with one job, nothing: ``result`` trains each in its turn."""
+        from train.data.datasets import load_datasets
+        from train.report.jobs import train_in_processes
+
+        if self.jobs == 1:
+            return
+        plan = {}
+        for config, label in runs:
+            run = run_id(config)
+            if run not in plan and RunDir(self.runs_dir / run).read_summary() is None:
+                as_dict = json.loads(config.to_json_best_effort())
+                plan[run] = {"run": run, "label": label, "config": as_dict}
+        if not plan:
+            return
+        for dataset in {entry["config"]["dataset"] for entry in plan.values()}:
+            # prepared here once, so that the processes only read it
+            config = next(c for c, _ in runs if c.dataset == dataset)
+            load_datasets(config, self.cache, self.data, with_train=False)
+        statuses = train_in_processes(
+            list(plan.values()), self.jobs, self.runs_dir, self.cache, self.data
+        )
+        if any(statuses):
+            print(
+                f"train.report: training processes exited with {statuses}; what they left "
+                "unfinished trains here, one run at a time",
+                file=sys.stderr,
+                flush=True,
+            )
+        self.trained_in_jobs |= {
+            run for run in plan if RunDir(self.runs_dir / run).read_summary() is not None
+        }
+
+    def result(self, config, label: str, run_dir: RunDir | None = None) -> dict:
+        """The run of ``config``: trained (or resumed) here unless finished. ``run_dir``: the run's
+        RunDir, when the caller already holds its lock."""
         from train.data.datasets import load_datasets
         from train.loop import train_and_evaluate
         from train.models import model_factory
         from train.progress import EpochProgress
 
-        run_dir = RunDir(self.runs_dir / run_id(config))
+        run_dir = run_dir or RunDir(self.runs_dir / run_id(config))
         summary = run_dir.read_summary()
         if summary is not None and summary.get("status") == "failed":
             raise RunDirError(f"run {run_dir.path} failed: {summary.get('reason')}")
-        if summary is not None:
+        if summary is not None and run_dir.path.name in self.trained_in_jobs:
+            self.trained_in_jobs.discard(run_dir.path.name)  # trained by this call's train_all
+            self.trained += 1
+        elif summary is not None:
             self.reused += 1
         else:
             resume = run_dir.config_file.is_file()
@@ -90,8 +134,16 @@ class Runner:
         return result | {"summary": summary, "metrics": metrics}
 
 
+def experiment_runs(experiment, seeds, quick: bool) -> list[tuple]:
+    """The (config, label) of every run an untuned experiment needs; of a tuned one, its tuning
+    runs (the first seed of every variant)."""
+    seeds = seeds[:1] if experiment.tune_on_validation else seeds
+    return [(variant_config(v, s, quick), v.label) for v in experiment.variants for s in seeds]
+
+
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
     """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" if tuned)."""
+    runner.train_all(experiment_runs(experiment, seeds, quick))
     if not experiment.tune_on_validation:
         return {
             "variants": {
@@ -108,6 +160,8 @@ def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
         chosen[model] = max(
             candidates, key=lambda label: candidates[label]["summary"]["best_val_accuracy"]
         )
+    finals = [v for v in experiment.variants if chosen[v.model] == v.label]
+    runner.train_all([(variant_config(v, s, quick), v.label) for v in finals for s in seeds])
     variants = {}
     for variant in experiment.variants:
         if chosen[variant.model] == variant.label:
@@ -156,16 +210,20 @@ class CallLog:
         return list(last.values())
 
 
-def make_report(report_dir: Path, quick: bool, cache=None, data=None) -> dict:
+def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int = 1) -> dict:
+    from train.report.jobs import allowed_cores, core_shares
     from train.report.render import write_report
 
+    core_shares(allowed_cores(), jobs)  # a bad --jobs fails before anything is written
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
     log = CallLog(report_dir)
-    runner = Runner(report_dir, cache_dir(cache), data_dir(data))
+    runner = Runner(report_dir, cache_dir(cache), data_dir(data), jobs)
     runner.on_run = lambda: log.write(runner)
     use_compilation_cache(runner.cache)
     experiments = configs.report.get_experiments(quick)
+    # every run that does not wait on another's result, at once (with --jobs)
+    runner.train_all([run for e in experiments for run in experiment_runs(e, seeds, quick)])
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
     results["q17"] = run_experiment(
