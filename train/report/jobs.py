@@ -7,8 +7,10 @@ convolutions, so N processes of fewer cores each train more images per second in
 gets the same list of runs and walks it in order; it trains a run only once it holds the run's
 lock, and skips a run that is finished or that another process holds, so the processes share the
 work without a coordinator. Each run is an ordinary run workdir, trained by the same
-``Runner.result`` as without jobs; the report then collects every result in one ordinary pass,
-which finds them finished (and trains any that a process left undone).
+``Runner.result`` as without jobs (on fewer threads XLA sums in another order, so its last digits,
+and over a long run its accuracy, move by seed-noise amounts); the report then collects every
+result in one ordinary pass, which finds them finished (and trains any that a process left
+undone).
 """
 
 from __future__ import annotations
