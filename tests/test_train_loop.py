@@ -192,3 +192,11 @@ def test_batch_tiles_give_the_whole_batch_gradient(base, side):
 )
 def test_examples_per_tile(batch, side, tile_pixels, expected):
     assert examples_per_tile(batch, side * side, tile_pixels) == expected
+
+
+def test_every_tile_spans_all_devices():
+    budget = 32 * 28 * 28
+    assert examples_per_tile(128, 28 * 28, budget, devices=2) == 32
+    assert examples_per_tile(48, 28 * 28, budget, devices=8) == 24  # 32 does not divide 48
+    assert examples_per_tile(16, 64 * 64, budget, devices=8) == 8  # 4 would fit, 8 is the least
+    assert examples_per_tile(16, 64 * 64, 0, devices=8) == 16

@@ -49,13 +49,18 @@ def round_up(n: int, multiple: int) -> int:
     return max(multiple, n + (-n % multiple))
 
 
-def examples_per_tile(batch: int, pixels_per_example: int, tile_pixels: int) -> int:
-    """The largest divisor of ``batch`` whose examples hold at most ``tile_pixels`` image pixels
-    (examples × height × width), at least 1; the whole batch when ``tile_pixels`` is 0."""
+def examples_per_tile(
+    batch: int, pixels_per_example: int, tile_pixels: int, devices: int = 1
+) -> int:
+    """The largest divisor of ``batch`` that is a multiple of ``devices`` (so that every tile
+    spans all of them) and whose examples hold at most ``tile_pixels`` image pixels (examples ×
+    height × width); the smallest such divisor when none fits; the whole batch when
+    ``tile_pixels`` is 0."""
+    tiles = [t for t in range(devices, batch + 1, devices) if batch % t == 0] or [batch]
     if not tile_pixels:
         return batch
-    fits = max(1, tile_pixels // pixels_per_example)
-    return max(t for t in range(1, min(batch, fits) + 1) if batch % t == 0)
+    fitting = [t for t in tiles if t * pixels_per_example <= tile_pixels]
+    return max(fitting) if fitting else tiles[0]
 
 
 def to_float(images_u8: jax.Array) -> jax.Array:
@@ -148,7 +153,7 @@ class Steps:
         so every tile spans the batch axis as the devices share it.
         """
         batch, height, width = images.shape[:3]
-        tile = examples_per_tile(batch, height * width, self.tile_pixels)
+        tile = examples_per_tile(batch, height * width, self.tile_pixels, self.num_devices)
         loss_and_grad = jax.value_and_grad(self.loss, has_aux=True)
         if tile == batch:
             (_, (losses, logits)), grads = loss_and_grad(params, images, labels, sizes)

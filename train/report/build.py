@@ -20,7 +20,7 @@ import configs.varres
 from train import config_check
 from train.compilation_cache import use_compilation_cache
 from train.data.cache import cache_dir, data_dir
-from train.errors import RunDirError
+from train.errors import ConfigError, RunDirError
 from train.report.stats import best_by_mean
 from train.rundir import RunDir
 
@@ -46,18 +46,20 @@ def run_id(config) -> str:
 class Runner:
     """Trains (or reuses) the run of a config inside ``DIR/runs``; returns its results.
 
-    With ``jobs`` > 1, ``train_all`` first trains a list of runs in that many processes at once
+    With ``jobs`` > 1, ``train_ahead`` first trains a list of runs in that many processes at once
     (train/report/jobs.py); ``result`` then finds them finished."""
 
     def __init__(self, report_dir: Path, cache: Path, data: Path | None, jobs: int = 1):
-        self.runs_dir, self.cache, self.data, self.jobs = report_dir / "runs", cache, data, jobs
+        self.report_dir, self.runs_dir = report_dir, report_dir / "runs"
+        self.cache, self.data, self.jobs = cache, data, jobs
         self.trained = self.reused = 0
-        self.trained_in_jobs = set()  # run ids that train_all trained and result has not yet seen
+        self.counted_ahead = set()  # runs train_ahead counted as trained: result counts them once
         self.on_run = lambda: None  # called after every run trained or reused (make_report logs)
 
-    def train_all(self, runs) -> None:
+    def train_ahead(self, runs) -> None:
         """Train the unfinished ones of ``runs`` ((config, label) pairs) in ``self.jobs``
-        processes at once; with one job, nothing: ``result`` trains each in its turn."""
+        processes at once; with one job, nothing: ``result`` trains each in its turn. After a
+        process fails, the report goes on with one job."""
         from train.data.datasets import load_datasets
         from train.report.jobs import train_in_processes
 
@@ -75,19 +77,26 @@ class Runner:
             # prepared here once, so that the processes only read it
             config = next(c for c, _ in runs if c.dataset == dataset)
             load_datasets(config, self.cache, self.data, with_train=False)
-        statuses = train_in_processes(
-            list(plan.values()), self.jobs, self.runs_dir, self.cache, self.data
-        )
+        statuses = []
+        try:
+            statuses = train_in_processes(
+                list(plan.values()), self.jobs, self.report_dir, self.cache, self.data
+            )
+        finally:  # interrupted too: the call log counts what the processes finished
+            finished = {
+                run for run in plan if RunDir(self.runs_dir / run).read_summary() is not None
+            }
+            self.trained += len(finished)
+            self.counted_ahead |= finished
+            self.on_run()
         if any(statuses):
+            self.jobs = 1
             print(
-                f"train.report: training processes exited with {statuses}; what they left "
-                "unfinished trains here, one run at a time",
+                f"train.report: training processes exited with {statuses}; the report goes on "
+                "with one run at a time",
                 file=sys.stderr,
                 flush=True,
             )
-        self.trained_in_jobs |= {
-            run for run in plan if RunDir(self.runs_dir / run).read_summary() is not None
-        }
 
     def result(self, config, label: str, run_dir: RunDir | None = None) -> dict:
         """The run of ``config``: trained (or resumed) here unless finished. ``run_dir``: the run's
@@ -101,9 +110,8 @@ class Runner:
         summary = run_dir.read_summary()
         if summary is not None and summary.get("status") == "failed":
             raise RunDirError(f"run {run_dir.path} failed: {summary.get('reason')}")
-        if summary is not None and run_dir.path.name in self.trained_in_jobs:
-            self.trained_in_jobs.discard(run_dir.path.name)  # trained by this call's train_all
-            self.trained += 1
+        if summary is not None and run_dir.path.name in self.counted_ahead:
+            self.counted_ahead.discard(run_dir.path.name)  # counted by train_ahead
         elif summary is not None:
             self.reused += 1
         else:
@@ -143,7 +151,7 @@ def experiment_runs(experiment, seeds, quick: bool) -> list[tuple]:
 
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
     """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" if tuned)."""
-    runner.train_all(experiment_runs(experiment, seeds, quick))
+    runner.train_ahead(experiment_runs(experiment, seeds, quick))
     if not experiment.tune_on_validation:
         return {
             "variants": {
@@ -161,7 +169,7 @@ def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
             candidates, key=lambda label: candidates[label]["summary"]["best_val_accuracy"]
         )
     finals = [v for v in experiment.variants if chosen[v.model] == v.label]
-    runner.train_all([(variant_config(v, s, quick), v.label) for v in finals for s in seeds])
+    runner.train_ahead([(variant_config(v, s, quick), v.label) for v in finals for s in seeds])
     variants = {}
     for variant in experiment.variants:
         if chosen[variant.model] == variant.label:
@@ -215,6 +223,14 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int 
     from train.report.render import write_report
 
     core_shares(allowed_cores(), jobs)  # a bad --jobs fails before anything is written
+    if jobs > 1:
+        import jax
+
+        if jax.default_backend() != "cpu":  # each process would claim most of the device
+            raise ConfigError(
+                f"--jobs {jobs} shares out CPU cores: on a {jax.default_backend()}, "
+                "train one run at a time (--jobs 1)"
+            )
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
     log = CallLog(report_dir)
@@ -223,7 +239,7 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int 
     use_compilation_cache(runner.cache)
     experiments = configs.report.get_experiments(quick)
     # every run that does not wait on another's result, at once (with --jobs)
-    runner.train_all([run for e in experiments for run in experiment_runs(e, seeds, quick)])
+    runner.train_ahead([run for e in experiments for run in experiment_runs(e, seeds, quick)])
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
     results["q17"] = run_experiment(

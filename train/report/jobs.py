@@ -38,25 +38,30 @@ def core_shares(cores: list[int], jobs: int) -> list[list[int]]:
 
 
 def allowed_cores() -> list[int]:
+    """The CPU cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
 
 
-def train_in_processes(plan: list[dict], jobs: int, runs_dir: Path, cache: Path, data) -> list[int]:
+def train_in_processes(
+    plan: list[dict], jobs: int, report_dir: Path, cache: Path, data
+) -> list[int]:
     """Train ``plan`` (entries {"run": run id, "label": ..., "config": the config as a dict}) in
-    ``jobs`` processes; returns their exit statuses."""
-    shares = core_shares(allowed_cores(), jobs)
+    up to ``jobs`` processes (no more than the plan has runs, so that none sits idle on its
+    cores); returns their exit statuses."""
+    shares = core_shares(allowed_cores(), min(jobs, len(plan)))
     with tempfile.TemporaryDirectory() as tmp:
         plan_file = Path(tmp, "plan.json")
         plan_file.write_text(json.dumps(plan))
-        common = [sys.executable, "-m", "train.report.jobs", f"--runs_dir={runs_dir}"]
+        common = [sys.executable, "-m", "train.report.jobs", f"--report_dir={report_dir}"]
         common += [f"--plan={plan_file}", f"--cache_dir={cache}"]
         common += [f"--data_dir={data}"] if data else []
-        processes = [
-            subprocess.Popen(common + [f"--cores={','.join(map(str, share))}"]) for share in shares
-        ]
+        processes = []
         try:
+            for share in shares:
+                cores = ",".join(map(str, share))
+                processes.append(subprocess.Popen(common + [f"--cores={cores}"]))
             return [p.wait() for p in processes]
         finally:  # interrupted: stop them too (their runs resume on the next call)
             for p in processes:
@@ -65,7 +70,21 @@ def train_in_processes(plan: list[dict], jobs: int, runs_dir: Path, cache: Path,
                     p.wait()
 
 
-def train_plan(plan: list[dict], runs_dir: Path, cache: Path, data) -> None:
+def _exit_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when the report that started it dies,
+    however it dies (a kill, a timeout), so that no job trains on, holding its run's lock."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent was already gone
+        sys.exit(1)
+
+
+def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
     """One process's walk through the plan: train each run it can lock and nobody has finished."""
     import ml_collections
 
@@ -73,12 +92,12 @@ def train_plan(plan: list[dict], runs_dir: Path, cache: Path, data) -> None:
     from train.report.build import Runner, run_id
     from train.rundir import RunDir
 
-    runner = Runner(runs_dir.parent, cache, data)
+    runner = Runner(report_dir, cache, data)
     for entry in plan:
         config = ml_collections.ConfigDict(entry["config"])
         if run_id(config) != entry["run"]:  # the config must name the same run once re-read
             raise RuntimeError(f"run {entry['run']} changed its id to {run_id(config)} in a job")
-        run_dir = RunDir(runs_dir / entry["run"])
+        run_dir = RunDir(runner.runs_dir / entry["run"])
         if run_dir.read_summary() is not None:
             continue
         run_dir.path.mkdir(parents=True, exist_ok=True)
@@ -94,7 +113,7 @@ def train_plan(plan: list[dict], runs_dir: Path, cache: Path, data) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="one training process of train.report --jobs")
-    parser.add_argument("--runs_dir", type=Path, required=True)
+    parser.add_argument("--report_dir", type=Path, required=True)
     parser.add_argument("--plan", type=Path, required=True)
     parser.add_argument("--cores", required=True, help="comma-separated CPU cores for this process")
     parser.add_argument("--cache_dir", type=Path, required=True)
@@ -103,6 +122,7 @@ def main(argv=None) -> None:
     from train import glibc_reexec
 
     glibc_reexec.keep_freed_memory_in_heap()
+    _exit_with_parent()
     # before the first computation, when XLA sizes its thread pool to the cores it may use
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(core) for core in args.cores.split(",")})
@@ -114,7 +134,8 @@ def main(argv=None) -> None:
     absl_logging.set_verbosity(absl_logging.WARNING)
     use_compilation_cache(args.cache_dir)
     with exit_on_user_error():
-        train_plan(json.loads(args.plan.read_text()), args.runs_dir, args.cache_dir, args.data_dir)
+        plan = json.loads(args.plan.read_text())
+        train_plan(plan, args.report_dir, args.cache_dir, args.data_dir)
 
 
 if __name__ == "__main__":
