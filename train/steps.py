@@ -56,9 +56,9 @@ def examples_per_tile(
     spans all of them) and whose examples hold at most ``tile_pixels`` image pixels (examples ×
     height × width); the smallest such divisor when none fits; the whole batch when
     ``tile_pixels`` is 0."""
-    tiles = [t for t in range(devices, batch + 1, devices) if batch % t == 0] or [batch]
     if not tile_pixels:
         return batch
+    tiles = [t for t in range(devices, batch + 1, devices) if batch % t == 0] or [batch]
     fitting = [t for t in tiles if t * pixels_per_example <= tile_pixels]
     return max(fitting) if fitting else tiles[0]
 

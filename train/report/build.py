@@ -142,16 +142,15 @@ class Runner:
         return result | {"summary": summary, "metrics": metrics}
 
 
-def experiment_runs(experiment, seeds, quick: bool) -> list[tuple]:
-    """The (config, label) of every run an untuned experiment needs; of a tuned one, its tuning
-    runs (the first seed of every variant)."""
-    seeds = seeds[:1] if experiment.tune_on_validation else seeds
-    return [(variant_config(v, s, quick), v.label) for v in experiment.variants for s in seeds]
+def variant_runs(variants, seeds, quick: bool) -> list[tuple]:
+    """The (config, label) of every seed of every variant, for ``Runner.train_ahead``."""
+    return [(variant_config(v, s, quick), v.label) for v in variants for s in seeds]
 
 
 def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
-    """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" if tuned)."""
-    runner.train_ahead(experiment_runs(experiment, seeds, quick))
+    """{"variants": {label: [result per seed]}} (plus "tuning" and "chosen" if tuned).
+
+    An untuned experiment's runs are trained ahead by make_report, with every other such run."""
     if not experiment.tune_on_validation:
         return {
             "variants": {
@@ -159,6 +158,7 @@ def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
                 for v in experiment.variants
             }
         }
+    runner.train_ahead(variant_runs(experiment.variants, seeds[:1], quick))
     tuning, chosen = {}, {}
     for variant in experiment.variants:  # first seed only
         tuning.setdefault(variant.model, {})[variant.label] = runner.result(
@@ -169,13 +169,11 @@ def run_experiment(experiment, runner: Runner, seeds, quick: bool) -> dict:
             candidates, key=lambda label: candidates[label]["summary"]["best_val_accuracy"]
         )
     finals = [v for v in experiment.variants if chosen[v.model] == v.label]
-    runner.train_ahead([(variant_config(v, s, quick), v.label) for v in finals for s in seeds])
-    variants = {}
-    for variant in experiment.variants:
-        if chosen[variant.model] == variant.label:
-            variants[variant.model] = [
-                runner.result(variant_config(variant, s, quick), variant.label) for s in seeds
-            ]
+    runner.train_ahead(variant_runs(finals, seeds, quick))
+    variants = {
+        v.model: [runner.result(variant_config(v, s, quick), v.label) for s in seeds]
+        for v in finals
+    }
     return {"variants": variants, "tuning": tuning, "chosen": chosen}
 
 
@@ -238,8 +236,9 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int 
     runner.on_run = lambda: log.write(runner)
     use_compilation_cache(runner.cache)
     experiments = configs.report.get_experiments(quick)
-    # every run that does not wait on another's result, at once (with --jobs)
-    runner.train_ahead([run for e in experiments for run in experiment_runs(e, seeds, quick)])
+    # with --jobs, every run that waits on no other's result at once: the untuned experiments'
+    untuned = [v for e in experiments if not e.tune_on_validation for v in e.variants]
+    runner.train_ahead(variant_runs(untuned, seeds, quick))
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
     results["q17"] = run_experiment(
