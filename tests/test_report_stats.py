@@ -54,7 +54,7 @@ def test_build_time_counts_an_interrupted_call_up_to_its_last_finished_run(tmp_p
     from train.report.render import build_time
 
     class Counts:  # what CallLog reads of a Runner
-        trained, reused = 0, 0
+        trained, reused, jobs = 0, 0, 1
 
     killed, whole = CallLog(tmp_path), CallLog(tmp_path)
     killed.call, whole.call = "killed", "whole"  # two calls, as two processes would name them
@@ -71,3 +71,23 @@ def test_build_time_counts_an_interrupted_call_up_to_its_last_finished_run(tmp_p
     text = build_time(calls)
     assert text.startswith("Building it trained 5 runs in 7 minutes of wall time (2 call(s)")
     assert "1 of them interrupted, each counted up to its last finished run" in text
+    assert "at a time" not in text  # one job: a run's time is on all the cores
+
+
+def test_build_time_says_when_runs_shared_the_cores(tmp_path):
+    from train.report.build import CallLog
+    from train.report.render import build_time
+
+    class Counts:  # what CallLog reads of a Runner: a call of train.report --jobs 2
+        trained, reused, jobs = 4, 0, 2
+
+    log = CallLog(tmp_path)
+    log.write(Counts, finished=True)
+    assert log.calls()[0]["jobs"] == 2
+    text = build_time(log.calls())
+    assert "Runs were trained 2 at a time (--jobs 2)" in text
+    Counts.trained = 0  # a later call that only reused runs does not change what they took
+    later = CallLog(tmp_path)
+    later.call = "later"
+    later.write(Counts, finished=True)
+    assert "2 at a time" in build_time(later.calls())

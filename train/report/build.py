@@ -201,6 +201,7 @@ class CallLog:
             "runs_reused": runner.reused,
             "seconds": time.perf_counter() - self.start,
             "finished": finished,
+            "jobs": runner.jobs,
         }
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")

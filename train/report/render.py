@@ -336,9 +336,16 @@ def build_time(calls: list[dict]) -> str:
         if interrupted
         else ""
     )
+    jobs = max((c.get("jobs", 1) for c in calls if c["runs_trained"]), default=1)
+    shared = (
+        f" Runs were trained {jobs} at a time (--jobs {jobs}), each process on its share of the "
+        "cores, so a run's time is its time on that share."
+        if jobs > 1
+        else ""
+    )
     return (
         f"Building it trained {trained} runs in {minutes:.0f} minutes of wall time ({len(calls)} "
-        f"call(s) of train.report{cut_short})."
+        f"call(s) of train.report{cut_short}).{shared}"
     )
 
 
