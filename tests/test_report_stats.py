@@ -54,7 +54,7 @@ def test_build_time_counts_an_interrupted_call_up_to_its_last_finished_run(tmp_p
     from train.report.render import build_time
 
     class Counts:  # what CallLog reads of a Runner
-        trained, reused, jobs = 0, 0, 1
+        trained, reused = 0, 0
 
     killed, whole = CallLog(tmp_path), CallLog(tmp_path)
     killed.call, whole.call = "killed", "whole"  # two calls, as two processes would name them
@@ -74,20 +74,40 @@ def test_build_time_counts_an_interrupted_call_up_to_its_last_finished_run(tmp_p
     assert "at a time" not in text  # one job: a run's time is on all the cores
 
 
-def test_build_time_says_when_runs_shared_the_cores(tmp_path):
+def test_build_time_says_which_runs_shared_the_cores(tmp_path):
+    import json
+
     from train.report.build import CallLog
     from train.report.render import build_time
 
-    class Counts:  # what CallLog reads of a Runner: a call of train.report --jobs 2
-        trained, reused, jobs = 4, 0, 2
+    class Counts:  # what CallLog reads of a Runner
+        trained, reused = 3, 0
 
-    log = CallLog(tmp_path)
-    log.write(Counts, finished=True)
-    assert log.calls()[0]["jobs"] == 2
-    text = build_time(log.calls())
-    assert "Runs were trained 2 at a time (--jobs 2)" in text
-    Counts.trained = 0  # a later call that only reused runs does not change what they took
-    later = CallLog(tmp_path)
-    later.call = "later"
-    later.write(Counts, finished=True)
-    assert "2 at a time" in build_time(later.calls())
+    (tmp_path / "calls.jsonl").write_text(  # a line from before "jobs" was logged: one job
+        json.dumps({"call": "old", "runs_trained": 2, "runs_reused": 0, "seconds": 60.0}) + "\n"
+    )
+    CallLog(tmp_path).write(Counts, finished=True)  # one job, 3 runs
+    assert "at a time" not in build_time(CallLog(tmp_path).calls())
+    two = CallLog(tmp_path, jobs=2)
+    two.call = "two"
+    Counts.trained = 4  # logged as asked (--jobs 2), even if the runner later fell back to one
+    two.write(Counts, finished=True)
+    assert two.calls()[-1]["jobs"] == 2
+    assert "4 of its 9 runs were trained 2 at a time (--jobs)" in build_time(two.calls())
+    reuse = CallLog(tmp_path, jobs=4)  # a later call that trains nothing says nothing of its jobs
+    reuse.call = "reuse"
+    Counts.trained = 0
+    reuse.write(Counts, finished=True)
+    text = build_time(reuse.calls())
+    assert "4 of its 9 runs were trained 2 at a time" in text and "up to 4" not in text
+
+
+def test_build_time_says_when_all_runs_shared_the_cores(tmp_path):
+    from train.report.build import CallLog
+    from train.report.render import build_time
+
+    class Counts:
+        trained, reused = 5, 0
+
+    CallLog(tmp_path, jobs=2).write(Counts, finished=True)
+    assert "Its runs were trained 2 at a time (--jobs)" in build_time(CallLog(tmp_path).calls())

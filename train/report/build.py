@@ -189,8 +189,9 @@ class CallLog:
     at its end, so that the report can say what building it took in all, however often it was
     interrupted: a call killed part-way counts up to its last finished run."""
 
-    def __init__(self, report_dir: Path):
+    def __init__(self, report_dir: Path, jobs: int = 1):
         self.path = report_dir / "calls.jsonl"
+        self.jobs = jobs  # as asked for: a call that falls back to one job still trained in N"
         self.call = f"{datetime.datetime.now():%Y-%m-%dT%H:%M:%S}-{os.getpid()}"
         self.start = time.perf_counter()
 
@@ -201,7 +202,7 @@ class CallLog:
             "runs_reused": runner.reused,
             "seconds": time.perf_counter() - self.start,
             "finished": finished,
-            "jobs": runner.jobs,
+            "jobs": self.jobs,
         }
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -232,7 +233,7 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int 
             )
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
-    log = CallLog(report_dir)
+    log = CallLog(report_dir, jobs)
     runner = Runner(report_dir, cache_dir(cache), data_dir(data), jobs)
     runner.on_run = lambda: log.write(runner)
     use_compilation_cache(runner.cache)

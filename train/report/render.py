@@ -336,13 +336,18 @@ def build_time(calls: list[dict]) -> str:
         if interrupted
         else ""
     )
-    jobs = max((c.get("jobs", 1) for c in calls if c["runs_trained"]), default=1)
-    shared = (
-        f" Runs were trained {jobs} at a time (--jobs {jobs}), each process on its share of the "
-        "cores, so a run's time is its time on that share."
-        if jobs > 1
-        else ""
-    )
+    # calls logged before "jobs" was recorded trained one run at a time as far as this can tell
+    in_jobs = [c for c in calls if c.get("jobs", 1) > 1 and c["runs_trained"]]
+    shared = ""
+    if in_jobs:
+        counts = sorted({c["jobs"] for c in in_jobs})
+        at_a_time = str(counts[0]) if len(counts) == 1 else f"up to {counts[-1]}"
+        runs = sum(c["runs_trained"] for c in in_jobs)
+        which = "Its runs were" if runs == trained else f"{runs} of its {trained} runs were"
+        shared = (
+            f" {which} trained {at_a_time} at a time (--jobs), each process on its share of the "
+            "cores, so such a run's time is its time on that share."
+        )
     return (
         f"Building it trained {trained} runs in {minutes:.0f} minutes of wall time ({len(calls)} "
         f"call(s) of train.report{cut_short}).{shared}"
