@@ -1,6 +1,6 @@
 """Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
 
-    python -m train.report --workdir reports/full          # about 2 hours on 2 CPU cores
+    python -m train.report --workdir reports/full          # roughly 1.5-2 hours on 2 CPU cores
     python -m train.report --workdir reports/full --jobs 2 # two runs at a time: ~70 min on 2 cores
     python -m train.report --workdir /tmp/report --quick   # a smoke test (CI runs it)
 
