@@ -67,7 +67,7 @@ def conv_general_dilated(
             "jaxconv.conv_general_dilated does not take out_sharding; shard its inputs instead"
         )
     rank = lhs.ndim - 2
-    if isinstance(padding, str) and lhs_dilation is not None and any(r != 1 for r in lhs_dilation):
+    if isinstance(padding, str) and lhs_dilation is not None and any(r > 1 for r in lhs_dilation):
         raise ValueError(
             "string padding with lhs_dilation is not defined (lax refuses it too): give (low, "
             "high) pairs"
@@ -86,6 +86,7 @@ def conv_general_dilated(
         rhs_dilation or 1,
         lhs_dilation or 1,
         allow_negative_padding=True,
+        allow_empty_output=True,  # a kernel longer than the padded input: lax returns no pixels
     )
     if (
         preferred_element_type is not None
@@ -93,7 +94,10 @@ def conv_general_dilated(
     ):
         # a wider output type, as lax's accumulation in it: compute in it from the start
         x, kernel = x.astype(preferred_element_type), kernel.astype(preferred_element_type)
-    y = conv_with_geometry(x, kernel, geometry, groups, precision)  # (N, *O, C_out)
+    if 0 in geometry.output_size:  # nothing to compute; the gradients are zeros
+        y = jnp.zeros((x.shape[0], *geometry.output_size, kernel.shape[-1]), x.dtype)
+    else:
+        y = conv_with_geometry(x, kernel, geometry, groups, precision)  # (N, *O, C_out)
     if preferred_element_type is not None:
         y = y.astype(preferred_element_type)
     # y's axes in the output's terms: batch, the spatial axes, then the features

@@ -235,9 +235,11 @@ def conv_geometry(
     dilation: IntOrPair = 1,
     input_dilation: IntOrPair = 1,
     allow_negative_padding: bool = False,
+    allow_empty_output: bool = False,
 ) -> ConvGeometry:
     """Normalise and check the geometry of a convolution over ``input_size`` (spatial sizes
-    only)."""
+    only). A kernel that does not fit the padded input is an error, or, with
+    ``allow_empty_output`` (lax's semantics), an output of length 0 along that axis."""
     input_size = tuple(int(s) for s in input_size)
     rank = len(input_size)
     kernel_size = per_axis("kernel_size", kernel_size, rank)
@@ -258,7 +260,9 @@ def conv_geometry(
         try:
             out.append(_axis_output_size(size, k, s, low, high, d, r))
         except ValueError as err:
-            raise ValueError(f"along the {axis_name(rank, axis)}: {err}") from None
+            if not allow_empty_output:
+                raise ValueError(f"along the {axis_name(rank, axis)}: {err}") from None
+            out.append(0)
     return ConvGeometry(input_size, kernel_size, stride, pads, dilation, input_dilation, tuple(out))
 
 

@@ -90,6 +90,7 @@ def test_preferred_element_type_and_precision_are_honoured():
     [
         (dict(batch_group_count=2), "batch_group_count=1 only, got 2"),
         (dict(lhs_dilation=(2, 1)), "string padding with lhs_dilation is not defined"),
+        (dict(lhs_dilation=(0, 1)), "input dilation must be >= 1, got 0"),
     ],
 )
 def test_conv_general_dilated_refusals(kwargs, message):
@@ -174,3 +175,46 @@ def test_linen_conv_on_jaxconv_equals_stock_linen_conv():
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+@pytest.mark.parametrize(
+    "lhs_shape, rhs_shape, padding, rhs_dilation",
+    [
+        ((1, 2, 2, 1), (3, 3, 1, 1), "VALID", None),  # a 3x3 kernel on a 2x2 image
+        ((1, 4, 5, 3, 2), (3, 2, 2, 2, 4), [(0, 0), (1, 0), (0, 0)], (2, 1, 1)),  # dilated, 3-D
+    ],
+)
+def test_a_kernel_longer_than_the_padded_input_gives_lax_s_empty_output(
+    lhs_shape, rhs_shape, padding, rhs_dilation
+):
+    lhs = jnp.ones(lhs_shape)
+    rhs = jnp.ones(rhs_shape)
+    spec = ("NHWC", "HWIO", "NHWC") if len(lhs_shape) == 4 else ("NDHWC", "DHWIO", "NDHWC")
+    kwargs = dict(rhs_dilation=rhs_dilation, dimension_numbers=spec)
+    strides = (1,) * (len(lhs_shape) - 2)
+    theirs = lax.conv_general_dilated(lhs, rhs, strides, padding, **kwargs)
+    ours = jaxconv.conv_general_dilated(lhs, rhs, strides, padding, **kwargs)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    assert 0 in ours.shape
+    dx, dk = jax.grad(
+        lambda a, b: jaxconv.conv_general_dilated(a, b, strides, padding, **kwargs).sum(),
+        argnums=(0, 1),
+    )(lhs, rhs)
+    assert dx.shape == lhs.shape and dk.shape == rhs.shape
+    assert not dx.any() and not dk.any()
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        jaxconv.conv(lhs, rhs, padding=0, dilation=rhs_dilation or 1)  # jaxconv's own API refuses
+
+
+def test_nnx_conv_on_jaxconv_gives_the_empty_output_of_a_too_small_image():
+    image = jnp.ones((1, 2, 2, 1))
+    stock = nnx.Conv(1, 1, (3, 3), padding="VALID", rngs=nnx.Rngs(0))
+    ours = nnx.Conv(
+        1,
+        1,
+        (3, 3),
+        padding="VALID",
+        conv_general_dilated=jaxconv.conv_general_dilated,
+        rngs=nnx.Rngs(0),
+    )
+    assert ours(image).shape == stock(image).shape == (1, 0, 0, 1)
