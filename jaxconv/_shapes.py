@@ -143,11 +143,20 @@ def _padded_input_text(size: int, low: int, high: int, input_dilation: int) -> s
 
 
 def _axis_output_size(
-    size: int, kernel: int, stride: int, low: int, high: int, dilation: int, input_dilation: int
+    size: int,
+    kernel: int,
+    stride: int,
+    low: int,
+    high: int,
+    dilation: int,
+    input_dilation: int,
+    allow_empty: bool = False,
 ) -> int:
     dilated_size = (size - 1) * input_dilation + 1 if size > 0 else 0
     padded = low + dilated_size + high
     reach = dilation * (kernel - 1) + 1
+    if reach > padded and allow_empty:  # lax's semantics: no output pixels along this axis
+        return 0
     if reach > padded:
         what = (
             f"kernel {kernel}"
@@ -258,11 +267,9 @@ def conv_geometry(
         zip(input_size, kernel_size, stride, pads, dilation, input_dilation)
     ):
         try:
-            out.append(_axis_output_size(size, k, s, low, high, d, r))
+            out.append(_axis_output_size(size, k, s, low, high, d, r, allow_empty_output))
         except ValueError as err:
-            if not allow_empty_output:
-                raise ValueError(f"along the {axis_name(rank, axis)}: {err}") from None
-            out.append(0)
+            raise ValueError(f"along the {axis_name(rank, axis)}: {err}") from None
     return ConvGeometry(input_size, kernel_size, stride, pads, dilation, input_dilation, tuple(out))
 
 

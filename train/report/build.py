@@ -191,7 +191,7 @@ class CallLog:
 
     def __init__(self, report_dir: Path, jobs: int = 1):
         self.path = report_dir / "calls.jsonl"
-        self.jobs = jobs  # as asked for: a call that falls back to one job still trained in N"
+        self.jobs = jobs  # as asked for: a call that falls back to one job still trained in N
         self.call = f"{datetime.datetime.now():%Y-%m-%dT%H:%M:%S}-{os.getpid()}"
         self.start = time.perf_counter()
 
