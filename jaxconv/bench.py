@@ -266,10 +266,12 @@ def markdown_block(result: dict) -> str:
     missing = [key for key in ("command", "date", "machine", "rounds", "rows") if key not in result]
     if missing:
         raise ValueError(f"a jaxconv.bench result needs {missing}; it has {sorted(result)}")
+    transposed = any("nnx_fwd" in row for row in result["rows"])
     caption = (
         f"`{result['command']}`, {result['date']}, {result['machine']}: milliseconds, median of "
-        f"{result['rounds']} alternating rounds; ratio = jaxconv / XLA "
-        "(`lax.conv_transpose` on the transposed rows), below 1.0 jaxconv is faster."
+        f"{result['rounds']} alternating rounds; ratio = jaxconv / XLA"
+        + (" (`lax.conv_transpose` on the transposed rows)" if transposed else "")
+        + ", below 1.0 jaxconv is faster."
     )
     return caption + "\n\n" + markdown_table(result["rows"])
 
