@@ -1,7 +1,8 @@
 """Benchmark: jaxconv against XLA's native convolution, per layer.
 
-    python -m jaxconv.bench                 # the table in docs/performance.md
+    python -m jaxconv.bench --markdown      # a table of docs/performance.md, with its caption
     python -m jaxconv.bench --only nd --rounds 400 --json bench.json
+    python -m jaxconv.bench --from-json docs/bench/jaxconv_bench-cpu-2core.json  # re-render it
 
 For each conv layer of the assignment's MNIST network (3×3, stride 1, padding 1)
 and for a 1-D, a 3-D, a dilated, a strided, a grouped and a depthwise layer,
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from typing import NamedTuple
 
@@ -258,6 +260,32 @@ def markdown_table(rows) -> str:
     return "\n".join(lines)
 
 
+def markdown_block(result: dict) -> str:
+    """The table of one run as docs/performance.md shows it: a caption naming the command, the
+    date and the machine, then the table. ``result`` is what ``--json`` writes."""
+    missing = [key for key in ("command", "date", "machine", "rounds", "rows") if key not in result]
+    if missing:
+        raise ValueError(f"a jaxconv.bench result needs {missing}; it has {sorted(result)}")
+    transposed = any("nnx_fwd" in row for row in result["rows"])
+    caption = (
+        f"`{result['command']}`, {result['date']}, {result['machine']}: milliseconds, median of "
+        f"{result['rounds']} alternating rounds; ratio = jaxconv / XLA"
+        + (" (`lax.conv_transpose` on the transposed rows)" if transposed else "")
+        + ", below 1.0 jaxconv is faster."
+    )
+    return caption + "\n\n" + markdown_table(result["rows"])
+
+
+def command(args) -> str:
+    """The command line that measures what ``args`` asks for (the output options left out)."""
+    words = ["python -m jaxconv.bench"]
+    if args.batch != [16, 128]:
+        words.append("--batch " + " ".join(map(str, args.batch)))
+    if args.only:
+        words.append(f"--only {args.only}")
+    return " ".join(words + [f"--rounds {args.rounds}"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -270,7 +298,21 @@ def main(argv=None):
         "--only", choices=["mnist", "nd", "transposed"], help="only one group of rows"
     )
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the table with its caption, as docs/performance.md shows it",
+    )
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="print the table of a saved --json file; measure nothing",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            print(markdown_block(json.load(f)))
+        return
     groups = {
         "mnist": [(row, False) for batch in args.batch for row in mnist_rows(batch)],
         "nd": [(row, False) for row in ND_ROWS],
@@ -280,15 +322,25 @@ def main(argv=None):
     rows = []
     for row, transposed in todo:
         rows.append(bench_row(row, args.rounds, transposed))
-        print(f"  measured batch {row.x_shape[0]} {row.name}", flush=True)
-    print(
-        f"\n{machine()}; median of {args.rounds} alternating rounds; ratio = jaxconv / XLA "
-        "(lax.conv_transpose for transposed rows)\n"
-    )
-    print(markdown_table(rows))
+        print(f"  measured batch {row.x_shape[0]} {row.name}", file=sys.stderr, flush=True)
+    result = {
+        "command": command(args),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "machine": machine(),
+        "rounds": args.rounds,
+        "rows": rows,
+    }
+    if args.markdown:
+        print(markdown_block(result))
+    else:
+        print(
+            f"\n{machine()}; median of {args.rounds} alternating rounds; ratio = jaxconv / XLA "
+            "(lax.conv_transpose for transposed rows)\n"
+        )
+        print(markdown_table(rows))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "rounds": args.rounds, "rows": rows}, f, indent=2)
+            json.dump(result, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """train.bench: the throughput measurement and the table it prints."""
 
+import json
 import math
 
+import pytest
 from flax import nnx
 
 import jaxconv
+from train import bench
 from train.bench import Contender, as_trainer_runs, images_per_second, markdown
 from train.flops import cpu_fp32_peak, flop_per_cycle, training_step_flops
 from train.models import FixedCNN
@@ -92,3 +95,73 @@ def test_markdown_shows_the_share_of_the_fp32_peak():
     header, _, line = markdown([row], peak_flops=1e10).splitlines()
     assert header.endswith("| jaxconv, share of FP32 peak |")
     assert line.endswith("| 2.50 | 20.0% |")  # 1000 images/s × 2 MFLOP = 2 GFLOP/s of 10
+
+
+TRAIN_ROW = {
+    "network": "net",
+    "batch": 16,
+    "step_flop_per_image": 2e6,
+    "jaxconv": 1000.0,
+    "jaxconv_per_step": 500.0,
+    "flax_nnx_conv": 100.0,
+    "flax_nnx_conv_per_step": 400.0,
+}
+TRAIN_RESULT = {
+    "command": "python -m train.bench --no-torch --repeats 5",
+    "date": "2026-11-26",
+    "machine": "cpu AMD EPYC, 2 cores, jax 0.10.2",
+    "torch": "torch rows skipped",
+    "repeats": 5,
+    "timing": "alternating",
+    "rows": [TRAIN_ROW],
+    "fp32_peak": {"cores": 2, "mhz": 2500.0, "flop_per_cycle": 2, "isa": "scalar", "flops": 1e10},
+}
+
+
+def test_markdown_block_captions_the_table_with_command_date_machine_and_peak():
+    caption, blank, *table = bench.markdown_block(TRAIN_RESULT).splitlines()
+    assert caption == (
+        "`python -m train.bench --no-torch --repeats 5`, 2026-11-26, cpu AMD EPYC, 2 cores, "
+        "jax 0.10.2, torch rows skipped: images/s of whole training steps, median of 5 "
+        "alternating rounds; FP32 peak 10.0 GFLOP/s = 2 cores × 2500 MHz × 2 FLOP/cycle (scalar)."
+    )
+    assert blank == "" and table == markdown([TRAIN_ROW], peak_flops=1e10).splitlines()
+
+
+def test_markdown_block_says_how_a_sequential_run_was_timed_and_shows_no_peak_off_a_cpu():
+    result = {k: v for k, v in TRAIN_RESULT.items() if k != "fp32_peak"} | {"timing": "sequential"}
+    caption = bench.markdown_block(result).splitlines()[0]
+    assert caption.endswith("median of 5 repeats, each implementation's in a row.")
+
+
+def test_markdown_block_adds_the_time_to_accuracy_table():
+    runs = {
+        "cold": {"seconds": 38.54, "test_accuracy": 0.9915, "epochs": 2, "train_seconds": 24.06},
+        "warm": {"seconds": 34.2, "test_accuracy": 0.9915, "epochs": 2, "train_seconds": 23.9},
+    }
+    lines = bench.markdown_block(TRAIN_RESULT | {"time_to_accuracy": runs}).splitlines()
+    assert lines[-6].startswith("Time to accuracy, `python -m train.fixed` (default config), 2026-")
+    assert lines[-2:] == [
+        "| cold | 38.5 | 99.15% | 2 | 24.1 |",
+        "| warm | 34.2 | 99.15% | 2 | 23.9 |",
+    ]
+
+
+def test_markdown_block_refuses_a_result_without_its_command():
+    result = {k: v for k, v in TRAIN_RESULT.items() if k != "command"}
+    with pytest.raises(ValueError, match=r"needs \['command'\]"):
+        bench.markdown_block(result)
+
+
+def test_markdown_of_a_run_is_what_its_json_renders_to(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JAXCONV_NO_REEXEC", "1")  # no glibc re-exec of the test process
+    monkeypatch.setattr(bench, "network_rows", lambda batches, repeats, with_torch: [TRAIN_ROW])
+    saved = tmp_path / "run.json"
+    argv = ["--no-torch", "--no-time-to-accuracy", "--repeats", "2", "--markdown"]
+    bench.main(argv + ["--json", str(saved)])
+    printed = capsys.readouterr().out
+    result = json.loads(saved.read_text())
+    assert result["command"] == "python -m train.bench --no-torch --no-time-to-accuracy --repeats 2"
+    assert (result["repeats"], result["timing"]) == (2, "alternating")
+    bench.main(["--from-json", str(saved)])
+    assert capsys.readouterr().out == printed == bench.markdown_block(result) + "\n"

@@ -1,9 +1,12 @@
 """python -m jaxconv.bench: every row kind runs, checks jaxconv against XLA, and prints its
 table."""
 
+import argparse
+import json
 import math
 
 import numpy as np
+import pytest
 
 from jaxconv import bench
 from jaxconv.bench import ND_ROWS, TRANSPOSE_ROWS, Row, bench_row, markdown_table
@@ -47,3 +50,59 @@ def test_accelerator_tolerance_accepts_tf32_products_and_cpu_stays_tight():
     tol = bench.agreement_tolerance("gpu")
     np.testing.assert_allclose(reduced, exact, rtol=tol, atol=tol)
     assert np.abs(reduced - exact).max() > bench.agreement_tolerance("cpu")
+
+
+ROW = {
+    "batch": 16,
+    "layer": "28x28x1->16",
+    "jaxconv_fwd": 0.35,
+    "xla_fwd": 0.94,
+    "jaxconv_fwd_bwd": 0.725,
+    "xla_fwd_bwd": 1.875,
+    "ratio_fwd": 0.35 / 0.94,
+    "ratio_fwd_bwd": 0.725 / 1.875,
+}
+RESULT = {
+    "command": "python -m jaxconv.bench --rounds 100",
+    "date": "2026-11-25",
+    "machine": "cpu AMD EPYC, 2 cores, jax 0.10.2",
+    "rounds": 100,
+    "rows": [ROW],
+}
+
+
+def test_markdown_block_captions_the_table_with_its_command_date_and_machine():
+    caption, blank, *table = bench.markdown_block(RESULT).splitlines()
+    assert caption.startswith(
+        "`python -m jaxconv.bench --rounds 100`, 2026-11-25, cpu AMD EPYC, 2 cores, jax 0.10.2: "
+    )
+    assert caption.endswith(
+        "median of 100 alternating rounds; ratio = jaxconv / XLA, below 1.0 jaxconv is faster."
+    )
+    assert blank == ""
+    assert table[-1] == "| 16 | 28x28x1->16 | 0.350 | 0.940 | 0.37 | 0.725 | 1.875 | 0.39 |"
+
+
+def test_markdown_block_refuses_a_result_without_its_date():
+    result = {key: value for key, value in RESULT.items() if key != "date"}
+    with pytest.raises(ValueError, match=r"needs \['date'\]"):
+        bench.markdown_block(result)
+
+
+def test_command_names_what_was_measured():
+    args = argparse.Namespace(batch=[16, 128], only="nd", rounds=400)
+    assert bench.command(args) == "python -m jaxconv.bench --only nd --rounds 400"
+    args = argparse.Namespace(batch=[32], only=None, rounds=200)
+    assert bench.command(args) == "python -m jaxconv.bench --batch 32 --rounds 200"
+
+
+def test_markdown_of_a_run_is_what_its_json_renders_to(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "bench_row", lambda row, rounds, transposed=False: ROW)
+    saved = tmp_path / "run.json"
+    bench.main(["--only", "nd", "--rounds", "3", "--markdown", "--json", str(saved)])
+    printed = capsys.readouterr().out
+    result = json.loads(saved.read_text())
+    assert result["command"] == "python -m jaxconv.bench --only nd --rounds 3"
+    assert len(result["rows"]) == len(ND_ROWS) and len(result["date"]) == len("2026-11-25")
+    bench.main(["--from-json", str(saved)])
+    assert capsys.readouterr().out == printed == bench.markdown_block(result) + "\n"

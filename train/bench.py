@@ -1,8 +1,9 @@
 """Training throughput of the assignment's networks: jaxconv against XLA's convolution and PyTorch.
 
-    python -m train.bench                    # docs/performance.md, "Training speed"
+    python -m train.bench --markdown         # a table of docs/performance.md, with its caption
     python -m train.bench --json bench.json  # also as JSON
     python -m train.bench --no-torch --no-time-to-accuracy
+    python -m train.bench --from-json docs/bench/train_bench-gpu-h100.json  # re-render it
 
 Rows, all in this one process on synthetic data (images/s of full training
 steps: forward, backward, Adam; warm-up and compilation excluded; median of
@@ -232,7 +233,7 @@ def network_rows(batches, repeats: int, with_torch: bool) -> list[dict]:
             for key, conv in (("torch_conv2d", "nn"), ("torch_unfold_fold", "unfold")):
                 contenders[key] = torch_eager(conv, batch, side, steps, varres, channels)
         row |= images_per_second(contenders, repeats)
-        print(f"  measured {name} batch {batch}", flush=True)
+        print(f"  measured {name} batch {batch}", file=sys.stderr, flush=True)
         rows.append(row)
     return rows
 
@@ -316,11 +317,70 @@ def markdown(rows, peak_flops: float | None = None) -> str:
     return "\n".join(lines)
 
 
+def time_to_accuracy_markdown(runs: dict) -> str:
+    """The ``time_to_accuracy`` result as a table: one row per compilation cache state."""
+    lines = [
+        "| compilation cache | seconds from process start | test accuracy | epochs "
+        "| of them training (s) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, run in runs.items():
+        lines.append(
+            f"| {name} | {run['seconds']:.1f} | {run['test_accuracy']:.2%} | {run['epochs']} "
+            f"| {run['train_seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+TIMING = {
+    "alternating": "alternating rounds",
+    "sequential": "repeats, each implementation's in a row",  # how train.bench timed at first
+}
+
+
+def markdown_block(result: dict) -> str:
+    """The tables of one run as docs/performance.md shows them: a caption naming the command, the
+    date, the machine and the FP32 peak (on a CPU), the throughput table, and the time to
+    accuracy when it was measured. ``result`` is what ``--json`` writes."""
+    needed = ("command", "date", "machine", "torch", "repeats", "timing", "rows")
+    missing = [key for key in needed if key not in result]
+    if missing:
+        raise ValueError(f"a train.bench result needs {missing}; it has {sorted(result)}")
+    peak = result.get("fp32_peak")
+    caption = (
+        f"`{result['command']}`, {result['date']}, {result['machine']}, {result['torch']}: "
+        f"images/s of whole training steps, median of {result['repeats']} "
+        f"{TIMING[result['timing']]}"
+    )
+    if peak:
+        caption += (
+            f"; FP32 peak {peak['flops'] / 1e9:.1f} GFLOP/s = {peak['cores']} cores × "
+            f"{peak['mhz']:.0f} MHz × {peak['flop_per_cycle']} FLOP/cycle ({peak['isa']})"
+        )
+    block = caption + ".\n\n" + markdown(result["rows"], peak["flops"] if peak else None)
+    if "time_to_accuracy" in result:
+        block += (
+            f"\n\nTime to accuracy, `python -m train.fixed` (default config), {result['date']}, "
+            f"{result['machine']}, data prepared, process start to exit:\n\n"
+            + time_to_accuracy_markdown(result["time_to_accuracy"])
+        )
+    return block
+
+
+def command(args) -> str:
+    """The command line that measures what ``args`` asks for (the output options left out)."""
+    words = ["python -m train.bench"]
+    if args.batch != [16, 128]:
+        words.append("--batch " + " ".join(map(str, args.batch)))
+    words += ["--no-torch"] if args.no_torch else []
+    words += ["--no-time-to-accuracy"] if args.no_time_to_accuracy else []
+    return " ".join(words + [f"--repeats {args.repeats}"])
+
+
 def main(argv=None) -> None:
     from train import glibc_reexec
     from train.errors import exit_on_user_error
 
-    glibc_reexec.keep_freed_memory_in_heap()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--batch",
@@ -338,7 +398,21 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--cache_dir", help="cache folder for the time-to-accuracy run's MNIST")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the tables with their caption, as docs/performance.md shows them",
+    )
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="print the tables of a saved --json file; measure nothing",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        print(markdown_block(json.loads(Path(args.from_json).read_text())))
+        return
+    glibc_reexec.keep_freed_memory_in_heap()
 
     import jax
 
@@ -354,20 +428,26 @@ def main(argv=None) -> None:
         torch_info = "torch not installed" if not torch_available() else "torch rows skipped"
     rows = network_rows(args.batch, args.repeats, with_torch)
     result = {
+        "command": command(args),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "machine": machine(),
         "torch": torch_info,
         "devices": len(jax.devices()),
+        "repeats": args.repeats,
+        "timing": "alternating",
         "rows": rows,
     }
-    print(f"\n{machine()}; {torch_info}; median of {args.repeats} repeats")
     peak = cpu_fp32_peak() if jax.devices()[0].platform == "cpu" else None  # no GPU peak rule
     if peak is not None:
         result["fp32_peak"] = dataclasses.asdict(peak) | {"flops": peak.flops}
-        per_image = {r["network"]: r["step_flop_per_image"] for r in rows}
-        counts = "; ".join(f"{name} {flop / 1e6:.1f} M" for name, flop in per_image.items())
-        print(f"{peak.describe()}\ntraining step FLOP per image (train.flops): {counts}")
-    print()
-    print(markdown(rows, peak.flops if peak else None))
+    if not args.markdown:
+        print(f"\n{machine()}; {torch_info}; median of {args.repeats} repeats")
+        if peak is not None:
+            per_image = {r["network"]: r["step_flop_per_image"] for r in rows}
+            counts = "; ".join(f"{name} {flop / 1e6:.1f} M" for name, flop in per_image.items())
+            print(f"{peak.describe()}\ntraining step FLOP per image (train.flops): {counts}")
+        print()
+        print(markdown(rows, peak.flops if peak else None))
     if not args.no_time_to_accuracy:
         with exit_on_user_error():  # MNIST unavailable offline, say
             result["time_to_accuracy"] = tta = time_to_accuracy(args.cache_dir)
@@ -376,8 +456,11 @@ def main(argv=None) -> None:
                 f"time to accuracy, {name} compilation cache: python -m train.fixed (default "
                 f"config) reached {run['test_accuracy']:.2%} test accuracy in "
                 f"{run['seconds']:.1f} s from process start ({run['epochs']} epochs, "
-                f"{run['train_seconds']:.1f} s of them training)"
+                f"{run['train_seconds']:.1f} s of them training)",
+                file=sys.stderr if args.markdown else sys.stdout,
             )
+    if args.markdown:
+        print(markdown_block(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
