@@ -150,6 +150,19 @@ def test_group_kernels_are_block_diagonal(drawn):
     assert np.all((depthwise != 0) == (c == o)[None])
 
 
+def test_group_kernels_are_block_diagonal_only_after_a_row_permutation(drawn):
+    """Rows (tap, channel) as in U: group g's rows recur once per tap. Reordered to (group, tap,
+    channel), the matrix is diag(W_1, W_2) with blocks of (9·2, 2)."""
+    grouped = list(drawn[1]["group_kernels"]["matrices"].values())[1]  # (36, 4), rows (t, c)
+    nonzero = grouped != 0
+    first_rows = nonzero[:4]  # tap 0, channels 0-3: both groups' blocks in four rows
+    assert first_rows[:2, :2].all() and first_rows[2:, 2:].all() and not first_rows[:2, 2:].any()
+    assert not np.all(nonzero[:18, 2:] == 0)  # the first half of the rows is not group 0's block
+    by_group = grouped.reshape(9, 2, 2, 4).transpose(1, 0, 2, 3).reshape(36, 4)  # (g, t, c) rows
+    block = np.kron(np.eye(2), np.ones((18, 2)))  # diag of two (18, 2) blocks
+    assert np.array_equal(by_group != 0, block != 0)
+
+
 def test_transposed_convolution_fold_view_equals_zero_insertion(drawn):
     views = drawn[1]["transposed_views"]
     assert views["fold"].shape == (7, 7) and views["fold"][2, 2] == 1 + 2 + 4 + 5
