@@ -246,6 +246,9 @@ def test_transposed_animation_scatter_adds_to_conv_transpose(drawn):
         frame_7x7[2 * y : 2 * y + 3, 2 * x : 2 * x + 3] += r["y"][y, x] * r["kernel"]
         np.testing.assert_allclose(frame["total"], frame_7x7)
     np.testing.assert_allclose(frame_7x7[1:-1, 1:-1], r["z"], atol=1e-5)
+    gradient = drawn[1]["anim_input_grad"]  # the same y = g and kernel: the input gradient
+    np.testing.assert_array_equal(r["y"], gradient["g"])
+    np.testing.assert_allclose(r["z"], gradient["dx"], atol=1e-5)
 
 
 @pytest.fixture(scope="module")
