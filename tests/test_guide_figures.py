@@ -195,6 +195,16 @@ def test_the_command_writes_every_animation_as_a_small_gif(drawn):
         assert frames == len(results[name]["frames"]) + extra, name
 
 
+@pytest.mark.slow
+def test_only_draws_just_the_named_figures(tmp_path):
+    results = main(["--only", "anim_dilation", "ch1_output_size", "--out", str(tmp_path)])
+    assert set(results) == {"anim_dilation", "output_windows"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "anim_dilation.gif",
+        "ch1_output_size.png",
+    ]
+
+
 def test_forward_animation_frames_are_the_windows_of_the_padded_strided_input(drawn):
     r = drawn[1]["anim_forward"]
     padded = np.pad(r["x"], 1)  # (7, 7)
