@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from flax import nnx
+from PIL import Image
 from synthetic import blobs
 
 import configs.fixed
@@ -89,7 +90,9 @@ def test_strided_input_grad_places_taps_two_rows_apart_and_crops_the_ring(drawn)
     assert (
         corner[::2, ::2][:4, :4].tolist() == np.ones((4, 4)).tolist() and corner.sum() == 16
     )  # the stride's gaps
-    np.testing.assert_array_equal(result["dx"], result["frame"][1:-1, 1:-1])
+    assert result["geometry"] == {"size": 7, "kernel": 3, "stride": 2, "padding": 1, "output": 4}
+    np.testing.assert_array_equal(result["dx"], result["frame"][1:-1, 1:-1])  # inside the box
+    assert result["frame"].sum() == 4 * 4 * 9 and result["dx"].sum() < result["frame"].sum()
     assert result["dx"][0].tolist() == [
         1,
         2,
@@ -107,6 +110,7 @@ def test_computation_graph_shapes_and_its_fold_is_the_gradient(drawn):
         graph["shapes"]["U"] == (18, 27)
         and graph["shapes"]["dW"] == (27, 4)
         and graph["shapes"]["dX"] == (2, 5, 5, 3)
+        and graph["shapes"]["g'"] == graph["shapes"]["Y'"] == (18, 4)
     )
     np.testing.assert_allclose(graph["dx"], graph["dx_autodiff"], rtol=1e-5, atol=1e-5)
 
@@ -146,6 +150,19 @@ def test_group_kernels_are_block_diagonal(drawn):
     assert np.all((depthwise != 0) == (c == o)[None])
 
 
+def test_group_kernels_are_block_diagonal_only_after_a_row_permutation(drawn):
+    """Rows (tap, channel) as in U: group g's rows recur once per tap. Reordered to (group, tap,
+    channel), the matrix is diag(W_1, W_2) with blocks of (9·2, 2)."""
+    grouped = list(drawn[1]["group_kernels"]["matrices"].values())[1]  # (36, 4), rows (t, c)
+    nonzero = grouped != 0
+    first_rows = nonzero[:4]  # tap 0, channels 0-3: both groups' blocks in four rows
+    assert first_rows[:2, :2].all() and first_rows[2:, 2:].all() and not first_rows[:2, 2:].any()
+    assert not np.all(nonzero[:18, 2:] == 0)  # the first half of the rows is not group 0's block
+    by_group = grouped.reshape(9, 2, 2, 4).transpose(1, 0, 2, 3).reshape(36, 4)  # (g, t, c) rows
+    block = np.kron(np.eye(2), np.ones((18, 2)))  # diag of two (18, 2) blocks
+    assert np.array_equal(by_group != 0, block != 0)
+
+
 def test_transposed_convolution_fold_view_equals_zero_insertion(drawn):
     views = drawn[1]["transposed_views"]
     assert views["fold"].shape == (7, 7) and views["fold"][2, 2] == 1 + 2 + 4 + 5
@@ -157,6 +174,91 @@ def test_upsampled_digit_is_bilinear_inside(drawn):
     up = drawn[1]["upsampled_digit"]
     assert up["upsampled"].shape == (56, 56)
     np.testing.assert_allclose(up["upsampled"][1:-1, 1:-1], up["resized"][1:-1, 1:-1], atol=1e-5)
+
+
+ANIMATIONS = [
+    "anim_forward",
+    "anim_input_grad",
+    "anim_weight_grad",
+    "anim_dilation",
+    "anim_transposed",
+]
+
+
+def test_the_command_writes_every_animation_as_a_small_gif(drawn):
+    out, results = drawn
+    for name in ANIMATIONS:
+        with Image.open(out / f"{name}.gif") as gif:
+            frames = gif.n_frames
+        assert (out / f"{name}.gif").stat().st_size < 400_000, name
+        extra = 1 if name in ("anim_input_grad", "anim_transposed") else 0  # the cropping frame
+        assert frames == len(results[name]["frames"]) + extra, name
+
+
+@pytest.mark.slow
+def test_only_draws_just_the_named_figures(tmp_path):
+    results = main(["--only", "anim_dilation", "ch1_output_size", "--out", str(tmp_path)])
+    assert set(results) == {"anim_dilation", "output_windows"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "anim_dilation.gif",
+        "ch1_output_size.png",
+    ]
+
+
+def test_forward_animation_frames_are_the_windows_of_the_padded_strided_input(drawn):
+    r = drawn[1]["anim_forward"]
+    padded = np.pad(r["x"], 1)  # (7, 7)
+    assert [f["corner"] for f in r["frames"][:3]] == [(0, 0), (0, 2), (0, 4)]  # stride 2
+    for frame in r["frames"]:
+        (a, b), pixel = frame["corner"], frame["pixel"]
+        np.testing.assert_array_equal(frame["patch"], padded[a : a + 3, b : b + 3])
+        assert frame["value"] == pytest.approx(r["y"][pixel])  # jaxconv.conv's output pixel
+
+
+def test_input_grad_animation_adds_each_tap_two_rows_apart_then_crops(drawn):
+    r = drawn[1]["anim_input_grad"]
+    for frame in r["frames"]:
+        i, j = frame["tap"]
+        landed = np.argwhere(frame["placed"] != 0)
+        y_x = (landed - (i, j)) / 2  # rows 2y + i, columns 2x + j of output pixels (y, x)
+        assert np.all((y_x == np.round(y_x)) & (y_x >= 0) & (y_x < 3)), frame["tap"]
+    np.testing.assert_allclose(sum(f["placed"] for f in r["frames"]), r["frames"][-1]["total"])
+    np.testing.assert_allclose(r["frames"][-1]["total"][1:-1, 1:-1], r["dx"])
+    np.testing.assert_allclose(r["dx"], r["loops"], atol=1e-5)
+
+
+def test_weight_grad_animation_accumulates_to_jaxconvs_weight_grad(drawn):
+    r = drawn[1]["anim_weight_grad"]
+    padded = np.pad(r["x"], 1)
+    expected = np.zeros((3, 3))
+    for frame in r["frames"]:
+        (y, x), g = frame["pixel"], frame["g"]
+        assert g == r["g"][y, x]
+        expected += g * padded[2 * y : 2 * y + 3, 2 * x : 2 * x + 3]
+        np.testing.assert_allclose(frame["total"], expected)
+    np.testing.assert_allclose(expected, r["dw"], atol=1e-5)
+
+
+def test_dilation_animation_reads_every_other_pixel(drawn):
+    r = drawn[1]["anim_dilation"]
+    for frame in r["frames"]:
+        y, x = frame["pixel"]
+        np.testing.assert_array_equal(frame["read"], r["x"][y : y + 5 : 2, x : x + 5 : 2].ravel())
+        assert r["y"][y, x] == frame["read"].sum()
+    assert r["frames"][4]["read"].tolist() == [9, 11, 13, 23, 25, 27, 37, 39, 41]
+
+
+def test_transposed_animation_scatter_adds_to_conv_transpose(drawn):
+    r = drawn[1]["anim_transposed"]
+    frame_7x7 = np.zeros((7, 7))
+    for frame in r["frames"]:
+        y, x = frame["pixel"]
+        frame_7x7[2 * y : 2 * y + 3, 2 * x : 2 * x + 3] += r["y"][y, x] * r["kernel"]
+        np.testing.assert_allclose(frame["total"], frame_7x7)
+    np.testing.assert_allclose(frame_7x7[1:-1, 1:-1], r["z"], atol=1e-5)
+    gradient = drawn[1]["anim_input_grad"]  # the same y = g and kernel: the input gradient
+    np.testing.assert_array_equal(r["y"], gradient["g"])
+    np.testing.assert_allclose(r["z"], gradient["dx"], atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -32,14 +32,14 @@ def test_quick_report_says_on_its_first_line_that_it_is_a_smoke_test(quick_repor
     assert "smoke test" in first and "--quick" in first and "mean nothing" in first
 
 
-def test_q8_heatmap_holds_each_learning_rate_and_batch_test_accuracy(quick_report):
+def test_q8_heatmap_holds_each_learning_rate_and_batch_validation_accuracy(quick_report):
     variants = quick_report[2]["q8"]["variants"]
-    lrs, batches, grid = sweep_grid(variants, "test_accuracy")
+    lrs, batches, grid = sweep_grid(variants, "best_val_accuracy")  # test only for the chosen cell
     assert grid.shape == (len(lrs), len(batches)) == (2, 2)  # --quick: 2 learning rates x 2 batches
     for runs in variants.values():
         config = runs[0]["config"]
         i, j = lrs.index(config["learning_rate"]), batches.index(config["batch_size"])
-        assert grid[i, j] == np.mean([r["summary"]["test_accuracy"] for r in runs])
+        assert grid[i, j] == np.mean([r["summary"]["best_val_accuracy"] for r in runs])
 
 
 def test_quick_report_answers_every_question(quick_report):

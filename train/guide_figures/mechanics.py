@@ -113,18 +113,24 @@ def draw_strided_input_grad(out: Path) -> dict:
     du = np.ones((1, o, o, k * k), np.float32)  # g' Wᵀ with g = 1 and W = 1
     frame = fold(du, frame_shape, k, s, 0)[0, :, :, 0]  # (9, 9)
     dx = fold(du, (1, size, size, 1), k, s, p)[0, :, :, 0]  # (7, 7)
-    fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
+    fig, axes = plt.subplots(1, 5, figsize=(15, 4.2))
     panels = [
-        *(f"tap {t}: rows 2·o + {t[0]}" for t in taps),
-        "all 9 taps summed (padded frame)",
-        "dX = fold(dU): ring cropped",
+        *(f"tap {t}:\nrows {s}·y + {t[0]}, columns {s}·x + {t[1]}" for t in taps),
+        f"all {k * k} taps summed\n({size + 2 * p}×{size + 2 * p} padded frame)",
+        f"dX = fold(dU):\nthe {size}×{size} inside the red box",
     ]
     for ax, values, title in zip(axes, [*taps.values(), frame, dx], panels):
         show_grid(ax, values, title, vmin=0, vmax=6)
-    for ax in axes[:4]:  # the padding ring of the frame
-        ax.add_patch(mpatches.Rectangle((0.5, 0.5), size, size, fill=False, ec="red", lw=2))
+    for ax in axes[:4]:  # the input inside the padded frame: kept; the ring outside: cropped
+        ax.add_patch(mpatches.Rectangle((p - 0.5, p - 0.5), size, size, fill=False, ec="red", lw=2))
+    fig.suptitle(
+        f"x {size}×{size}, kernel {k}×{k}, stride {s}, padding {p}: output {o}×{o}; g and W all "
+        f"ones. Red box: the {size}×{size} input, kept; outside it: the padding ring, cropped",
+        fontsize=10,
+    )
     save(fig, out, "ch3_strided_input_grad")
     return {
+        "geometry": {"size": size, "kernel": k, "stride": s, "padding": p, "output": o},
         "taps": {t: np.asarray(v) for t, v in taps.items()},
         "frame": np.asarray(frame),
         "dx": np.asarray(dx),
@@ -151,9 +157,10 @@ def draw_computation_graph(out: Path) -> dict:
         "Y": y.shape,
         "dW": dw.shape,
         "dU": du.shape,
+        "g'": g.reshape(-1, 4).shape,
         "dX": dx.shape,
     }
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig, ax = plt.subplots(figsize=(10, 4))
     nodes = [("X", "unfold"), ("U", "U W"), ("Y'", "reshape"), ("Y", "sum"), ("L", None)]
     for i, (name, op) in enumerate(nodes):
         shape = shapes.get(name, "()")
@@ -170,34 +177,41 @@ def draw_computation_graph(out: Path) -> dict:
             ax.annotate(
                 "", (2.4 * i + 1.55, 1), (2.4 * i + 0.85, 1), arrowprops={"arrowstyle": "->"}
             )
-            ax.text(2.4 * i + 1.2, 1.25, op, ha="center", fontsize=8)
-    ax.text(3.6, 1.85, f"W {shapes['W']}", ha="center", bbox={"fc": "w", "ec": "k"}, fontsize=9)
-    backward = [
+            ax.text(2.4 * i + 1.2, 0.7, op, ha="center", fontsize=8)
+    gradient_box = {"fc": "w", "ec": "C3"}
+    ax.text(3.6, 2.0, f"W {shapes['W']}", ha="center", va="center", bbox={"fc": "w", "ec": "k"})
+    ax.annotate("", (3.6, 1.3), (3.6, 1.75), arrowprops={"arrowstyle": "->"})
+    ax.text(  # W's gradient beside W, the only tensor of the top row
+        6.0,
+        2.0,
+        f"dW = Uᵀ g'\n{shapes['dW']}",
+        ha="center",
+        va="center",
+        color="C3",
+        fontsize=9,
+        bbox=gradient_box,
+    )
+    ax.annotate("", (4.3, 2.0), (5.2, 2.0), arrowprops={"arrowstyle": "->", "color": "C3"})
+    backward = [  # each gradient under its own tensor
         (0, f"dX = fold(dU)\n{shapes['dX']}"),
         (2.4, f"dU = g' Wᵀ\n{shapes['dU']}"),
-        (4.8, f"dW = Uᵀ g'\n{shapes['dW']}"),
+        (4.8, "g' = dL/dY'\n= reshape(g) " + str(shapes["g'"])),
         (7.2, f"g = dL/dY\n{shapes['Y']}"),
+        (9.6, "dL/dL = 1"),
     ]
     for x_pos, label in backward:
         ax.text(
-            x_pos,
-            -0.2,
-            label,
-            ha="center",
-            va="center",
-            color="C3",
-            fontsize=9,
-            bbox={"fc": "w", "ec": "C3"},
+            x_pos, -0.2, label, ha="center", va="center", color="C3", fontsize=9, bbox=gradient_box
         )
     ax.annotate(
         "backward",
-        (0.6, -0.75),
-        (7.0, -0.75),
+        (0.6, -0.85),
+        (9.4, -0.85),
         color="C3",
         arrowprops={"arrowstyle": "->", "color": "C3"},
     )
     ax.set_xlim(-1, 10.6)
-    ax.set_ylim(-1, 2.2)
+    ax.set_ylim(-1.1, 2.5)
     ax.axis("off")
     save(fig, out, "ch3_computation_graph")
     return {
