@@ -86,11 +86,23 @@ def _data(case: _Case, seed: int) -> dict:
     return {"x": x, "w": w, "g": _integers(rng, y_shape, -2, 2)}
 
 
+def _new_ingredient(case: _Case) -> str:
+    """What this case is the first to need, when the cases before it did without."""
+    earlier = _CASES[: _CASES.index(case)] if case in _CASES else ()
+    if case.padding and not any(c.padding for c in earlier):
+        return f" (the first case with padding: is x padded by {case.padding} on each side?)"
+    if case.stride > 1 and not any(c.stride > 1 for c in earlier):
+        return f" (the first case with a stride: does window (y, x) start at row y*{case.stride}?)"
+    return ""
+
+
 def _call(fn: Callable, case: _Case, what: str, *args):
     try:
         return fn(*args)
     except Exception as err:
-        raise AssertionError(f"{case}, your {what} raised {type(err).__name__}: {err}") from err
+        raise AssertionError(
+            f"{case}, your {what} raised {type(err).__name__}: {err}{_new_ingredient(case)}"
+        ) from err
 
 
 def _as_array(value, case: _Case, what: str) -> np.ndarray:
@@ -120,6 +132,16 @@ def _compare(got, expected: np.ndarray, case: _Case, what: str, mistakes=(), sha
     """
     got = _as_array(got, case, what)
     if got.shape != expected.shape:
+        if expected.ndim == 4:  # an image (N, H, W, C), or what the patches make of one
+            n, h, w, c = expected.shape
+            shapes = [
+                *shapes,
+                (
+                    (n, c, h, w),
+                    "that is channels-first (N, C, H, W), PyTorch's layout; jaxconv's is "
+                    "channels-last (N, H, W, C)",
+                ),
+            ]
         hint = next((h for shape, h in shapes if tuple(shape) == got.shape), None)
         raise AssertionError(
             f"{case}, your {what} has shape {got.shape}, expected {expected.shape}"
@@ -154,12 +176,29 @@ def _forgotten_shapes(case: _Case, channels: int) -> list[tuple[tuple[int, ...],
     return shapes
 
 
+def _padded(case: _Case) -> list[tuple[tuple[int, ...], str]]:
+    """The shapes of a fold that did not crop the padded frame, or cropped it with ``p:-p``."""
+    n, h, w, c = case.x_shape
+    p = case.padding
+    return [
+        ((n, h + 2 * p, w + 2 * p, c), "that is the padded frame: crop the padding off"),
+        ((n, 0, 0, c), "an empty image: with padding 0, [p:-p] is [0:0]; crop with [p:p + H]"),
+    ]
+
+
 def _scatter_fold(
-    patches, input_shape, kernel_size, stride: int, padding: int, whole_patches: bool = False
+    patches,
+    input_shape,
+    kernel_size,
+    stride: int,
+    padding: int,
+    whole_patches: bool = False,
+    assign: bool = False,
 ) -> np.ndarray:
     """Fold with the given stride and padding whatever the patches' grid: the fold of a learner
     who ignores the forward's geometry. Entries landing outside the input are dropped, or, with
-    ``whole_patches``, every patch that does not fit entirely (a loop adding whole slices)."""
+    ``whole_patches``, every patch that does not fit entirely (a loop adding whole slices);
+    ``assign``: each entry overwrites the pixel instead of adding to it."""
     n, h, w, c = input_shape
     kh, kw = kernel_size
     taps = np.asarray(patches, np.float64).reshape(*patches.shape[:3], kh, kw, c)
@@ -172,7 +211,9 @@ def _scatter_fold(
                 inside = (y * stride + kh <= framed.shape[1]) and (
                     x * stride + kw <= framed.shape[2]
                 )
-            if inside:
+            if inside and assign:
+                framed[:, row, col] = taps[:, y, x, i, j]
+            elif inside:
                 framed[:, row, col] += taps[:, y, x, i, j]
     return framed[:, padding : padding + h, padding : padding + w]  # the padding is cropped
 
@@ -207,6 +248,11 @@ def _fold_mistakes(patches, case: _Case, what: str) -> list[tuple[np.ndarray, st
         for whole in (False, True)
     ]
     mistakes += [
+        (
+            _scatter_fold(patches, shape, k, s, p, assign=True),
+            f"Where patches overlap, your {what} keeps only the last entry: add them (+=), do "
+            "not assign",
+        ),
         (
             averaged,
             f"Your {what} averages the overlapping entries (an inverse of unfold); the adjoint "
@@ -312,9 +358,20 @@ def check_unfold(fn: Callable) -> None:
                 f"These are the stride-1 patches: patch (y, x) starts at row y*{s}",
             ),
         ]
+        n, _, _, size = expected.shape
+        torch_layout = (
+            (n, size, ho * wo),
+            "that is PyTorch's F.unfold layout (N, C*kh*kw, L); jaxconv's patches are "
+            "(N, Ho, Wo, kh*kw*C), one patch vector per output pixel",
+        )
         got = _call(fn, case, "unfold", x, k, s, p)
         _compare(
-            got, expected, case, "unfold", mistakes, _forgotten_shapes(case, expected.shape[-1])
+            got,
+            expected,
+            case,
+            "unfold",
+            mistakes,
+            [*_forgotten_shapes(case, expected.shape[-1]), torch_layout],
         )
 
 
@@ -330,7 +387,7 @@ def check_fold(fn: Callable) -> None:
         patches = _integers(np.random.default_rng(100 + seed), grid)
         expected = reference.fold(patches, shape, k, s, p)
         got = _call(fn, case, "fold", patches, shape, k, s, p)
-        _compare(got, expected, case, "fold", _fold_mistakes(patches, case, "fold"))
+        _compare(got, expected, case, "fold", _fold_mistakes(patches, case, "fold"), _padded(case))
 
 
 def check_conv_backward(fn: Callable) -> None:
@@ -373,7 +430,14 @@ def check_conv_backward(fn: Callable) -> None:
             ),
             *_fold_mistakes(du, case, "dx"),
         ]
+        g_flat = g.reshape(-1, w.shape[-1])  # g': (M, C_out)
+        u_flat = u.reshape(g_flat.shape[0], -1)  # U: (M, K)
         dw_mistakes = [
+            (
+                (g_flat.T @ u_flat).reshape(w.shape),
+                "Your dw is g'ᵀ U, shape (C_out, K), reshaped to the kernel's shape, which "
+                "scrambles it: dw = Uᵀ g', shape (K, C_out), then reshape",
+            ),
             (
                 expected_dw[::-1, ::-1],
                 "Your dw is flipped: dw[i, j] pairs g with the inputs that tap (i, j) read",
@@ -383,5 +447,5 @@ def check_conv_backward(fn: Callable) -> None:
                 "Your dw uses only the first image: sum over the whole batch",
             ),
         ]
-        _compare(dx, expected_dx, case, "dx", dx_mistakes)
+        _compare(dx, expected_dx, case, "dx", dx_mistakes, _padded(case))
         _compare(dw, expected_dw, case, "dw", dw_mistakes)

@@ -335,3 +335,78 @@ def test_import_pulls_in_no_plotting_or_training_code():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------
+# Mistakes a learner made when trying the notebooks cold
+
+
+def test_channels_first_output():
+    def nchw(x, w, s, p):
+        return conv_loops(x, w, s, p).transpose(0, 3, 1, 2)  # (N, C, H, W)
+
+    rejects(
+        exercises.check_conv_loops, nchw, r"shape \(1, 1, 3, 3\), expected \(1, 3, 3, 1\): .*chan"
+    )
+
+
+def test_unpadded_loops_that_crash_are_pointed_at_the_padding():
+    def unpadded(x, w, s, p):
+        n, h, wid, _ = x.shape
+        kh, kw, _, c_out = w.shape
+        y = np.zeros((n, output_size(h, kh, s, p), output_size(wid, kw, s, p), c_out))
+        for i in range(y.shape[1]):
+            for j in range(y.shape[2]):
+                window = x[:, i * s : i * s + kh, j * s : j * s + kw]  # (N, kh, kw, C): no pad
+                y[:, i, j] = np.einsum("nhwc,hwco->no", window, w)
+        return y
+
+    rejects(
+        exercises.check_conv_loops,
+        unpadded,
+        r"padding 1, your convolution raised ValueError: .*the first case with padding: is x "
+        r"padded by 1 on each side\?",
+    )
+
+
+def test_unfold_in_f_unfold_layout():
+    def f_unfold(x, k, s, p):
+        u = unfold(x, k, s, p, order="cij")  # (N, Ho, Wo, C·kh·kw)
+        return u.reshape(u.shape[0], -1, u.shape[-1]).transpose(0, 2, 1)  # (N, C·kh·kw, L)
+
+    rejects(exercises.check_unfold, f_unfold, r"shape \(1, 4, 9\), .*PyTorch's F\.unfold layout")
+
+
+def test_fold_that_does_not_crop_or_crops_with_negative_slices():
+    def uncropped(u, shape, k, s, p):
+        n, h, w, c = shape
+        return np.pad(fold(u, shape, k, s, p), ((0, 0), (p, p), (p, p), (0, 0)))
+
+    def negative_slices(u, shape, k, s, p):
+        return uncropped(u, shape, k, s, p)[:, p:-p, p:-p]
+
+    rejects(exercises.check_fold, uncropped, r"shape \(2, 7, 8, 2\), .*the padded frame: crop")
+    rejects(exercises.check_fold, negative_slices, r"shape \(1, 0, 0, 1\), .*\[p:-p\] is \[0:0\]")
+
+
+def test_fold_that_assigns_instead_of_adding():
+    def assigning(u, shape, k, s, p):
+        n, h, w, c = shape
+        kh, kw = k
+        xp = np.zeros((n, h + 2 * p, w + 2 * p, c))
+        taps = u.reshape(*u.shape[:3], kh, kw, c)
+        for i in range(u.shape[1]):
+            for j in range(u.shape[2]):
+                xp[:, i * s : i * s + kh, j * s : j * s + kw] = taps[:, i, j]
+        return xp[:, p : p + h, p : p + w]
+
+    rejects(exercises.check_fold, assigning, r"keeps only the last entry: add them")
+
+
+def test_backward_with_dw_from_the_transposed_product():
+    def transposed_dw(x, w, g, s, p):
+        dx, _ = conv_backward(x, w, g, s, p)
+        u = unfold(x, w.shape[:2], s, p).reshape(-1, np.prod(w.shape[:3]))  # U: (M, K)
+        return dx, (g.reshape(-1, w.shape[-1]).T @ u).reshape(w.shape)  # g'ᵀ U: (C_out, K)
+
+    rejects(exercises.check_conv_backward, transposed_dw, r"your dw differs .*g'ᵀ U, shape \(C_out")
