@@ -410,3 +410,16 @@ def test_backward_with_dw_from_the_transposed_product():
         return dx, (g.reshape(-1, w.shape[-1]).T @ u).reshape(w.shape)  # g'ᵀ U: (C_out, K)
 
     rejects(exercises.check_conv_backward, transposed_dw, r"your dw differs .*g'ᵀ U, shape \(C_out")
+
+
+def test_backward_by_transposed_convolution_without_output_padding():
+    def no_output_padding(x, w, g, s, p):
+        dx = jaxconv.conv_transpose(jnp.asarray(g), jnp.asarray(w), s, p)  # the floor's rows lost
+        return dx, conv_backward(x, w, g, s, p)[1]
+
+    rejects(
+        exercises.check_conv_backward,
+        no_output_padding,
+        r"stride 2 and padding 0, your dx has shape \(1, 7, 5, 3\), expected \(1, 7, 6, 3\): the "
+        r"last rows or columns, .*output_padding",
+    )

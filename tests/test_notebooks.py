@@ -91,6 +91,31 @@ def test_solution_images_point_one_level_up():
     assert nb.cells[0].source == "![a](../../figures/a.gif) [b](https://x/y.png)"
 
 
+def run_setup_cell(monkeypatch, where):
+    """The first code cell of notebook 01 where jaxconv is not installed, pip recorded."""
+    import subprocess
+    import sys
+
+    setup = next(c for c in build.pair(SOURCES[0]).popitem()[1].cells if c.cell_type == "code")
+    calls = []
+    monkeypatch.chdir(where)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(args))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(setup.source, {})
+    return calls
+
+
+def test_setup_cell_installs_the_clone_it_sits_in(monkeypatch):
+    calls = run_setup_cell(monkeypatch, NOTEBOOKS / "solutions")
+    assert len(calls) == 1 and calls[0][-2:] == ["-e", f"{ROOT}[docs]"]
+
+
+def test_setup_cell_outside_a_clone_asks_for_the_url(monkeypatch, tmp_path):
+    with pytest.raises(RuntimeError, match="set repository above to its git URL"):
+        run_setup_cell(monkeypatch, tmp_path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_solved_notebook_runs_to_the_end(source):
