@@ -107,21 +107,29 @@ def is_check_cell(cell) -> bool:
 def execute(nb: nbformat.NotebookNode, where: Path):
     """Run ``nb`` in ``where`` like "Run all": stop at the first error and keep the outputs up
     to it. Returns ``None``, or the ``CellExecutionError`` it stopped at."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    client = NotebookClient(
-        nb, timeout=TIMEOUT_S, kernel_name=KERNEL["name"], resources={"metadata": {"path": where}}
-    )
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        for cell in nb.cells:  # the message, not the frames (and this machine's paths) above it
-            for output in cell.get("outputs", []):
-                if output.output_type == "error":
-                    output.traceback = output.traceback[-1:]
-        return err
-    return None
+    with tempfile.TemporaryDirectory() as sockets:
+        # the kernel talks over unix sockets of its own: TCP ports on localhost can be taken
+        # between being chosen and bound where other kernels start at the same time
+        km = KernelManager(kernel_name=KERNEL["name"], transport="ipc", ip=f"{sockets}/kernel")
+        client = NotebookClient(
+            nb, km=km, timeout=TIMEOUT_S, resources={"metadata": {"path": str(where)}}
+        )
+        try:
+            client.execute()
+            return None
+        except CellExecutionError as err:
+            error = err
+    for cell in nb.cells:  # the message, not the frames (and this machine's paths) above it
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = output.traceback[-1:]
+    return error
 
 
 def build(prefixes=(), run: bool = True) -> list[Path]:
