@@ -17,7 +17,7 @@ Public API (channels last: x ``(N, *spatial, C_in)``, kernel ``(*k, C_in // grou
 Padding is an int, one ``(low, high)`` pair per axis, 'SAME', 'SAME_LOWER' or 'VALID'.
 """
 
-from jaxconv import reference
+from jaxconv import exercises, reference
 from jaxconv._conv import (
     conv,
     conv1d,
@@ -47,6 +47,7 @@ __all__ = [
     "conv_input_grad",
     "conv_transpose",
     "conv_weight_grad",
+    "exercises",
     "conv2d_input_grad",
     "conv2d_weight_grad",
     "fold",
