@@ -94,7 +94,7 @@ def check_unfold_matrix(unfold_matrix):
         expected = lessons.unfold_matrix_1d(*case)  # jax.jacobian of jaxconv.unfold
         got = np.asarray(unfold_matrix(*case))
         assert got.shape == expected.shape, (
-            f"length, kernel, stride, padding = {case}: J should be (windows·kernel, length) = "
+            f"length, kernel, stride, padding = {case}: your J should be (windows·kernel, length) = "
             f"{expected.shape}, got {got.shape}"
         )
         wrong = np.argwhere(got != expected)
@@ -102,7 +102,7 @@ def check_unfold_matrix(unfold_matrix):
             row, column = wrong[0]
             o, t = divmod(row, case[1])
             raise AssertionError(
-                f"length, kernel, stride, padding = {case}: row {row} (window {o}, tap {t}) "
+                f"length, kernel, stride, padding = {case}: your row {row} (window {o}, tap {t}) "
                 f"column {column} is {got[row, column]:g}, expected {expected[row, column]:g}. "
                 "Window o starts at o·stride − padding; did you forget the stride or the padding?"
             )
@@ -110,6 +110,8 @@ def check_unfold_matrix(unfold_matrix):
 
 
 check_unfold_matrix(unfold_matrix)
+
+# %%
 J = unfold_matrix(5, 3, 2, 1)
 print(J.astype(int))
 
@@ -191,7 +193,7 @@ def check_conv_tangent(conv_tangent):
     _, expected = jax.jvp(lax_conv, (x, kernel), (dx, dkernel))
     error = float(jnp.abs(conv_tangent(x, kernel, dx, dkernel) - expected).max())
     assert error < 1e-3, (
-        f"the tangent is off by up to {error:.3g}. Perturb both: "
+        f"your tangent is off by up to {error:.3g}. Perturb both: "
         "conv(x + ε·dx, kernel + ε·dkernel) = conv(x, kernel) + ε·(…) + ε²·conv(dx, dkernel); "
         "the tangent is the ε term."
     )
