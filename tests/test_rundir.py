@@ -18,7 +18,7 @@ from train.errors import DataUnavailableError, RunDirError, TrainingDivergedErro
 from train.loop import train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
-from train.run import Run
+from train.run import Interrupted, Run
 from train.rundir import RunDir, strict_json
 from train.steps import Steps
 
@@ -185,6 +185,21 @@ def test_a_constant_schedule_run_may_be_extended_on_resume(tmp_path):
     )
     with pytest.raises(RunDirError, match=r"num_epochs \(4 -> 1\)"):
         open_run(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 1})
+
+
+def test_an_interrupt_before_training_says_what_resume_will_do(tmp_path):
+    with pytest.raises(Interrupted, match="^interrupted before training began; nothing was kept$"):
+        with Run.open(tmp_path / "new", tiny_config()):
+            raise KeyboardInterrupt
+    assert not (tmp_path / "new").exists()  # a new run's failed start leaves nothing
+    fake_finished_epochs(tmp_path / "run", tiny_config(), 1)
+    with pytest.raises(Interrupted) as interrupted:
+        with Run.open(tmp_path / "run", tiny_config(), resume=True):
+            raise KeyboardInterrupt
+    assert str(interrupted.value) == (
+        "interrupted before training resumed; --resume continues after epoch 1"
+    )
+    assert interrupted.value.exit_status == 130 and (tmp_path / "run" / "commit.json").exists()
 
 
 def train_tiny_run(config, workdir):

@@ -8,6 +8,10 @@ the run's commit record (train/rundir.py); a checkpoint is used only if its
 files still match those digests, so a damaged one is named rather than loaded.
 Saving is synchronous: the training step donates the state's buffers, so an
 asynchronous save could still be reading them when the next step reuses them.
+Orbax's CheckpointManager is not used: its retention (``max_to_keep``, ``best_fn``)
+deletes the previous checkpoint while saving the next, before the commit record
+names the new one, so a run killed between the two would have lost the
+checkpoint its record names; here old checkpoints go only after the commit.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ step across all of them (gradients are summed over the mesh by XLA's collectives
 gloo between CPU processes). Orbax checkpoints are saved collectively: every
 process calls save, process 0 writes (the state is replicated) and finalises.
 The run directory's own files (metrics, commit record, summary) and the log
-lines are process 0's alone (:func:`is_primary`); the workdir must be one
+lines are process 0's alone (:func:`is_primary`, train/run.py's ``writer``); the workdir must be one
 shared folder (a network file system) when the processes are on several machines.
 
 Asked for by flags or environment variables, the flags winning::
