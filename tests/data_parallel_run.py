@@ -20,6 +20,7 @@ from train.data.datasets import Datasets  # noqa: E402
 from train.loop import train_and_evaluate  # noqa: E402
 from train.models import model_factory  # noqa: E402
 from train.progress import EpochProgress  # noqa: E402
+from train.run import Run  # noqa: E402
 
 
 def main(workdir: str, which: str, *processes: str) -> None:
@@ -38,9 +39,10 @@ def main(workdir: str, which: str, *processes: str) -> None:
     config.update(
         num_epochs=2, batch_size=16, learning_rate=3e-3, eval_batch_size=20, steps_per_call=4
     )
-    summary = train_and_evaluate(
-        config, Path(workdir), datasets, model_factory(config), progress=EpochProgress(live=False)
-    )
+    with Run.open(Path(workdir), config) as run:  # a writer in process 0 only
+        summary = train_and_evaluate(
+            run.config, run, datasets, model_factory(config), progress=EpochProgress(live=False)
+        )
     if not distributed.is_primary():
         return
     metrics = [

@@ -12,6 +12,7 @@ from train.checkpoints import Checkpoints
 from train.loop import train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
+from train.run import Run
 from train.rundir import RunDir
 from train.trained import TrainedRun
 
@@ -33,19 +34,10 @@ def train(workdir, resume=False, lines=None):
     progress = EpochProgress(live=False)
     if lines is not None:
         progress.line = lines.append
-    config, run = tiny_config(), RunDir(workdir)
-    run.start(config, resume)
-    try:
+    with Run.open(workdir, tiny_config(), resume=resume) as run:
         return train_and_evaluate(
-            config,
-            run,
-            blob_datasets(256, 100),
-            model_factory(config),
-            resume=resume,
-            progress=progress,
+            run.config, run, blob_datasets(256, 100), model_factory(run.config), progress=progress
         )
-    finally:
-        run.release()
 
 
 def outcome(workdir):
@@ -184,28 +176,14 @@ def test_a_constant_schedule_run_extended_on_resume_matches_the_longer_run(tmp_p
         config.update(lr_schedule="constant", num_epochs=num_epochs)
         return config
 
+    def train_quietly(run):
+        datasets, progress = blob_datasets(256, 100), EpochProgress(live=False)
+        train_and_evaluate(run.config, run, datasets, model_factory(run.config), progress=progress)
+
     for name, config in (("longer", constant(2)), ("extended", constant(1))):
-        run = RunDir(tmp_path / name)
-        run.create(config)
-        with run.hold():
-            train_and_evaluate(
-                config,
-                run,
-                blob_datasets(256, 100),
-                model_factory(config),
-                progress=EpochProgress(live=False),
-            )
-    run = RunDir(tmp_path / "extended")
-    config = run.config_to_run(tiny_config(), True, {"num_epochs": 2})
-    run.start(config, True)
-    with run.hold():
-        train_and_evaluate(
-            config,
-            run,
-            blob_datasets(256, 100),
-            model_factory(config),
-            resume=True,
-            progress=EpochProgress(live=False),
-        )
-    run.release()
+        with Run.open(tmp_path / name, config) as run:
+            train_quietly(run)
+    resumed = {"num_epochs": 2}
+    with Run.open(tmp_path / "extended", tiny_config(), resume=True, overrides=resumed) as run:
+        train_quietly(run)
     assert outcome(tmp_path / "extended") == outcome(tmp_path / "longer")

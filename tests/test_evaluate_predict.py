@@ -12,20 +12,20 @@ from synthetic import blobs
 
 import configs.fixed
 import configs.varres
-from train.cli import prepare_workdir
 from train.data.datasets import Datasets
 from train.data.imagefolder import read_imagefolder
 from train.loop import train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
+from train.run import Run
 from train.trained import TrainedRun
 
 
 def train_tiny_run(workdir, config, datasets):
-    config = prepare_workdir(workdir, False, config, {})
-    train_and_evaluate(
-        config, workdir, datasets, model_factory(config), progress=EpochProgress(live=False)
-    )
+    with Run.open(workdir, config) as run:
+        train_and_evaluate(
+            run.config, run, datasets, model_factory(config), progress=EpochProgress(live=False)
+        )
     return workdir
 
 

@@ -10,11 +10,17 @@ import pytest
 from flax import nnx
 
 import configs.fixed
-from train.cli import prepare_workdir
 from train.errors import RunDirError
 from train.models import FixedCNN, num_params
+from train.run import Run
 
 DATA_DIR = os.environ.get("JAXCONV_DATA_DIR")
+
+
+def prepare_workdir(workdir, resume, config, overrides):
+    """Open (and close) the run: the config it runs."""
+    with Run.open(workdir, config, resume=resume, overrides=overrides) as run:
+        return run.config
 
 
 def test_fixed_network_has_the_tables_29066_parameters():

@@ -9,13 +9,13 @@ from PIL import Image
 from synthetic import blobs
 
 import configs.fixed
-from train.cli import prepare_workdir
 from train.data.datasets import Datasets
 from train.guide_figures.__main__ import main
 from train.guide_figures.trained import draw_trained
 from train.loop import train_and_evaluate
 from train.models import VarResCNN, model_factory
 from train.progress import EpochProgress
+from train.run import Run
 from train.trained import TrainedRun
 
 FIGURES = [
@@ -267,11 +267,11 @@ def tiny_fixed_run(tmp_path_factory):
     config = configs.fixed.get_config()
     config.update(num_epochs=1, batch_size=16, learning_rate=3e-3, eval_batch_size=40)
     workdir = tmp_path_factory.mktemp("guide") / "run"
-    config = prepare_workdir(workdir, False, config, {})
     data = Datasets([blobs(160, seed=1)], [blobs(40, seed=2)], [blobs(40, seed=3)])
-    train_and_evaluate(
-        config, workdir, data, model_factory(config), progress=EpochProgress(live=False)
-    )
+    with Run.open(workdir, config) as run:
+        train_and_evaluate(
+            run.config, run, data, model_factory(config), progress=EpochProgress(live=False)
+        )
     return TrainedRun(workdir)
 
 

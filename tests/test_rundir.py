@@ -18,6 +18,7 @@ from train.errors import DataUnavailableError, RunDirError, TrainingDivergedErro
 from train.loop import train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
+from train.run import Interrupted, Run
 from train.rundir import RunDir, strict_json
 from train.steps import Steps
 
@@ -43,13 +44,19 @@ def fake_data(monkeypatch, error=None):
     monkeypatch.setattr("train.data.datasets.load_datasets", load_datasets)
 
 
+def open_run(workdir, resume, config, overrides):
+    """Open (and close) the run: the config it runs."""
+    with Run.open(workdir, config, resume=resume, overrides=overrides) as run:
+        return run.config
+
+
 def parse_strict(text):
     return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
 
 
 def test_a_second_writer_is_refused_with_the_holders_pid_host_and_start(tmp_path, monkeypatch):
     workdir = tmp_path / "run"
-    cli.prepare_workdir(workdir, False, tiny_config(), {})
+    open_run(workdir, False, tiny_config(), {})
     holder = RunDir(workdir)
     holder.lock()
     fake_data(monkeypatch)
@@ -59,13 +66,10 @@ def test_a_second_writer_is_refused_with_the_holders_pid_host_and_start(tmp_path
     ):
         cli.run("fixed", tiny_config(), workdir, True, {})
     with pytest.raises(RunDirError, match="in use by another run"):
-        train_and_evaluate(
-            tiny_config(),
-            workdir,
-            blob_datasets(256, 100),
-            model_factory(tiny_config()),
-            resume=True,
-        )
+        with Run.open(workdir, tiny_config(), resume=True) as run:
+            train_and_evaluate(
+                run.config, run, blob_datasets(256, 100), model_factory(tiny_config())
+            )
     assert not (workdir / "metrics.jsonl").exists()
     holder.release()
     RunDir(workdir).lock()  # free again once the holder lets go
@@ -119,7 +123,7 @@ def test_a_parent_that_cannot_be_written_is_a_run_dir_error(tmp_path, monkeypatc
     with pytest.raises(
         RunDirError, match=f"cannot create {tmp_path}/a/b: {tmp_path} is not writable"
     ):
-        cli.prepare_workdir(tmp_path / "a" / "b", False, tiny_config(), {})
+        open_run(tmp_path / "a" / "b", False, tiny_config(), {})
     assert not (tmp_path / "a").exists()
 
 
@@ -136,7 +140,7 @@ def test_a_torn_last_metrics_line_is_left_out_and_a_torn_middle_line_named(tmp_p
 
 def fake_finished_epochs(workdir, config, epochs):
     """A run with ``epochs`` committed epochs, as far as resume's config check can tell."""
-    cli.prepare_workdir(workdir, False, config, {})
+    open_run(workdir, False, config, {})
     (workdir / "commit.json").write_text(
         json.dumps(
             {"epoch": epochs, "best_epoch": epochs, "best_val_accuracy": 0.5, "checkpoints": {}}
@@ -151,7 +155,7 @@ def test_resume_refuses_changes_that_would_rewrite_finished_epochs(tmp_path):
         RunDirError,
         match=r"changing learning_rate \(0.003 -> 0.01\), num_epochs \(2 -> 4\) would change them",
     ):
-        cli.prepare_workdir(
+        open_run(
             tmp_path / "run",
             True,
             configs.fixed.get_config(),
@@ -166,36 +170,48 @@ def test_resume_refuses_changes_that_would_rewrite_finished_epochs(tmp_path):
     ]
     for field, value in past:
         with pytest.raises(RunDirError, match=f"changing {field} "):
-            cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {field: value})
+            open_run(tmp_path / "run", True, configs.fixed.get_config(), {field: value})
     assert (tmp_path / "run" / "config.json").read_text() == saved
     # fields that do not change what training did may change
-    resumed = cli.prepare_workdir(
-        tmp_path / "run", True, configs.fixed.get_config(), {"eval_batch_size": 50}
-    )
+    resumed = open_run(tmp_path / "run", True, configs.fixed.get_config(), {"eval_batch_size": 50})
     assert resumed.eval_batch_size == 50 and resumed.learning_rate == 3e-3
 
 
 def test_a_constant_schedule_run_may_be_extended_on_resume(tmp_path):
     fake_finished_epochs(tmp_path / "run", tiny_config(lr_schedule="constant"), 2)
     assert (
-        cli.prepare_workdir(
-            tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 4}
-        ).num_epochs
+        open_run(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 4}).num_epochs
         == 4
     )
     with pytest.raises(RunDirError, match=r"num_epochs \(4 -> 1\)"):
-        cli.prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 1})
+        open_run(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 1})
+
+
+def test_an_interrupt_before_training_says_what_resume_will_do(tmp_path):
+    with pytest.raises(Interrupted, match="^interrupted before training began; nothing was kept$"):
+        with Run.open(tmp_path / "new", tiny_config()):
+            raise KeyboardInterrupt
+    assert not (tmp_path / "new").exists()  # a new run's failed start leaves nothing
+    fake_finished_epochs(tmp_path / "run", tiny_config(), 1)
+    with pytest.raises(Interrupted) as interrupted:
+        with Run.open(tmp_path / "run", tiny_config(), resume=True):
+            raise KeyboardInterrupt
+    assert str(interrupted.value) == (
+        "interrupted before training resumed; --resume continues after epoch 1"
+    )
+    assert interrupted.value.exit_status == 130 and (tmp_path / "run" / "commit.json").exists()
 
 
 def train_tiny_run(config, workdir):
     """train_and_evaluate on 256 training blobs, quietly."""
-    return train_and_evaluate(
-        config,
-        workdir,
-        blob_datasets(256, 100),
-        model_factory(config),
-        progress=EpochProgress(live=False),
-    )
+    with Run.open(workdir, config) as run:
+        return train_and_evaluate(
+            run.config,
+            run,
+            blob_datasets(256, 100),
+            model_factory(config),
+            progress=EpochProgress(live=False),
+        )
 
 
 def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(

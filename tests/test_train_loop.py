@@ -13,6 +13,7 @@ from train.data.batching import eval_batches
 from train.loop import evaluate, train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
+from train.run import Run
 from train.steps import Steps, examples_per_tile, round_up
 
 
@@ -27,17 +28,18 @@ def small_config(**overrides):
     return config
 
 
-def run(tmp_path, name, config, datasets, **kwargs):
+def run(tmp_path, name, config, datasets, resume=False, **kwargs):
     workdir = tmp_path / name
     workdir.mkdir(exist_ok=True)
-    summary = train_and_evaluate(
-        config,
-        workdir,
-        datasets,
-        model_factory(config),
-        progress=EpochProgress(live=False),
-        **kwargs,
-    )
+    with Run.open(workdir, config, resume=resume) as opened:
+        summary = train_and_evaluate(
+            opened.config,
+            opened,
+            datasets,
+            model_factory(config),
+            progress=EpochProgress(live=False),
+            **kwargs,
+        )
     metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     return summary, metrics
 

@@ -17,6 +17,7 @@ from train.errors import ConfigError
 from train.loop import evaluate, train_and_evaluate
 from train.models import FixedCNN, VarResCNN, matching_width, model_factory, num_params
 from train.progress import EpochProgress
+from train.run import Run
 from train.steps import Steps, canvas_mask
 
 
@@ -114,13 +115,14 @@ def test_one_compiled_train_and_eval_step_per_resolution_and_no_image_dropped(
         lambda self, *a, **k: (original_init(self, *a, **k), made.append(self))[0],
     )
     config = small_varres_config()
-    summary = train_and_evaluate(
-        config,
-        tmp_path,
-        three_resolution_datasets(),
-        model_factory(config),
-        progress=EpochProgress(live=False),
-    )
+    with Run.open(tmp_path, config) as run:
+        summary = train_and_evaluate(
+            run.config,
+            run,
+            three_resolution_datasets(),
+            model_factory(config),
+            progress=EpochProgress(live=False),
+        )
     (steps,) = made
     shapes = [(32, 32, 1), (48, 48, 1), (40, 24, 1)]
     assert steps.traces == Counter({(kind, s): 1 for kind in ("train", "eval") for s in shapes})
@@ -182,13 +184,14 @@ def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path)
     assert exact["n"] == padded["n"] == 72
     assert padded["accuracy"] == exact["accuracy"]
     assert padded["loss"] == pytest.approx(exact["loss"], rel=1e-5)
-    summary = train_and_evaluate(
-        config,
-        tmp_path,
-        Datasets(bucketed, bucketed, bucketed),
-        model_factory(config),
-        progress=EpochProgress(live=False),
-    )
+    with Run.open(tmp_path, config) as run:
+        summary = train_and_evaluate(
+            run.config,
+            run,
+            Datasets(bucketed, bucketed, bucketed),
+            model_factory(config),
+            progress=EpochProgress(live=False),
+        )
     assert summary["test_n"] == 72
 
 
@@ -209,10 +212,11 @@ def test_augmentation_on_bucketed_canvases_is_refused(tmp_path):
         ConfigError,
         match="config.augment = True cannot train on images padded onto bucketed canvases",
     ):
-        train_and_evaluate(
-            config,
-            tmp_path,
-            Datasets(padded, padded, padded),
-            model_factory(config),
-            progress=EpochProgress(live=False),
-        )
+        with Run.open(tmp_path, config) as run:
+            train_and_evaluate(
+                run.config,
+                run,
+                Datasets(padded, padded, padded),
+                model_factory(config),
+                progress=EpochProgress(live=False),
+            )

@@ -8,6 +8,10 @@ the run's commit record (train/rundir.py); a checkpoint is used only if its
 files still match those digests, so a damaged one is named rather than loaded.
 Saving is synchronous: the training step donates the state's buffers, so an
 asynchronous save could still be reading them when the next step reuses them.
+Orbax's CheckpointManager is not used: its retention (``max_to_keep``, ``best_fn``)
+deletes the previous checkpoint while saving the next, before the commit record
+names the new one, so a run killed between the two would have lost the
+checkpoint its record names; here old checkpoints go only after the commit.
 """
 
 from __future__ import annotations
@@ -62,18 +66,16 @@ class Checkpoints:
         ``like`` is a state of the right structure (its values are not used).
         """
         folder = self.run.path / entry["path"]
-        if entry.get("files") is not None:  # None: a run from before digests were recorded
-            found = _digests(folder) if folder.is_dir() else {}
-            for name, digest in entry["files"].items():
-                if name not in found:
-                    raise CorruptCheckpointError(
-                        f"checkpoint {entry['path']} is damaged: {name} is missing"
-                    )
-                if found[name] != digest:
-                    raise CorruptCheckpointError(
-                        f"checkpoint {entry['path']} is corrupt: {name} differs from its saved "
-                        "digest"
-                    )
+        found = _digests(folder) if folder.is_dir() else {}
+        for name, digest in entry["files"].items():
+            if name not in found:
+                raise CorruptCheckpointError(
+                    f"checkpoint {entry['path']} is damaged: {name} is missing"
+                )
+            if found[name] != digest:
+                raise CorruptCheckpointError(
+                    f"checkpoint {entry['path']} is corrupt: {name} differs from its saved digest"
+                )
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), record=ocp.args.JsonRestore()
@@ -152,8 +154,6 @@ class Checkpoints:
         """(state, record) of the best-by-validation checkpoint, or of the last one if the best is
         damaged."""
         if commit is None:
-            commit = self._legacy_commit()
-        if commit is None:
             raise RunDirError(
                 f"{self.run.path} has no checkpoint yet: it stopped before finishing its first "
                 "epoch"
@@ -173,22 +173,3 @@ class Checkpoints:
         raise CorruptCheckpointError(
             f"{'; '.join(problems)}: {self.run.path} has no intact checkpoint left"
         )
-
-    def _legacy_commit(self) -> dict | None:
-        """Runs written before commit records: their newest checkpoints, without digests."""
-        entries = {}
-        for role in ("last", "best"):
-            folder = self.run.checkpoints / role
-            epochs = (
-                sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
-                if folder.is_dir()
-                else []
-            )
-            if not epochs:
-                return None
-            entries[role] = {
-                "path": str(folder.relative_to(self.run.path) / str(epochs[-1])),
-                "epoch": epochs[-1],
-                "files": None,
-            }
-        return {"epoch": entries["last"]["epoch"], "checkpoints": entries}

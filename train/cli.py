@@ -7,7 +7,8 @@ The config is ``configs/<name>.py`` (``get_config()``), overridable field by
 field. A new run needs a new (or empty) workdir; ``--resume`` continues the run
 in an existing one from its last committed epoch with its saved config; a
 ``--config.*`` given now that would change the epochs already done is refused
-(train/rundir.py).
+(train/rundir.py). Ctrl-C or SIGTERM ends the run with one line saying where
+``--resume`` continues, exit status 130 (Ctrl-C) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
@@ -26,26 +27,8 @@ import configs
 from train import config_check, glibc_reexec
 from train.data.cache import cache_dir, data_dir
 from train.errors import ConfigError, exit_on_user_error
-from train.rundir import RunDir
 
 FLAGS = flags.FLAGS
-
-
-def prepare_workdir(
-    workdir: Path, resume: bool, config: ml_collections.ConfigDict, overrides: dict
-) -> ml_collections.ConfigDict:
-    """Check the workdir and write ``config.json`` at once (train/rundir.py); returns the config to
-    run.
-
-    A new run refuses a non-empty workdir (nothing is ever overwritten). A resumed run takes the
-    saved config and applies ``overrides`` to it, refusing those that would change its finished
-    epochs.
-    """
-    run_dir = RunDir(workdir)
-    config = run_dir.config_to_run(config, resume, overrides)
-    run_dir.start(config, resume)
-    run_dir.release()
-    return config
 
 
 def run(
@@ -59,36 +42,27 @@ def run(
 ) -> dict:
     """Load the data, train and evaluate: the whole job behind ``python -m train.<name>``.
 
-    Nothing is written into the workdir before the data has loaded (a resume takes its lock first).
+    A new run that fails before training (a bad config, data that cannot be had) leaves no
+    workdir behind; a resumed one continues with its saved config plus ``overrides``.
     """
     # heavy imports after flag parsing
-    from train import distributed
     from train.compilation_cache import use_compilation_cache
     from train.data.datasets import load_datasets
     from train.loop import train_and_evaluate
     from train.models import model_factory
+    from train.run import Run
 
     config_check.validate(config)  # every field, before the workdir or the data is touched
-    run_dir, created = distributed.view_of_run(RunDir(workdir)), False  # only process 0 writes
-    try:
-        config = run_dir.config_to_run(config, resume, overrides)
-        if distributed.is_primary():
+    with Run.open(workdir, config, resume=resume, overrides=overrides) as run:
+        if run.writer:
             print(
-                f"{name}: workdir {workdir}\nconfig: {config.to_json_best_effort(sort_keys=True)}",
+                f"{name}: workdir {workdir}\nconfig: "
+                f"{run.config.to_json_best_effort(sort_keys=True)}",
                 flush=True,
             )
-        datasets = load_datasets(config, cache_dir(cache), data_dir(data))
+        datasets = load_datasets(run.config, cache_dir(cache), data_dir(data))
         use_compilation_cache(cache_dir(cache))
-        run_dir.start(config, resume)
-        created = not resume
-        return train_and_evaluate(config, run_dir, datasets, model_factory(config), resume=resume)
-    except ConfigError:
-        if created:  # refused before its first epoch: a failed start leaves no half-made run
-            run_dir.release()
-            run_dir.discard_new()
-        raise
-    finally:
-        run_dir.release()
+        return train_and_evaluate(run.config, run, datasets, model_factory(run.config))
 
 
 def config_fields_help(config: ml_collections.ConfigDict) -> str:
@@ -97,13 +71,9 @@ def config_fields_help(config: ml_collections.ConfigDict) -> str:
     return "\n".join(f"config.{field} = {value!r}" for field, value in fields)
 
 
-def main(name: str) -> None:
-    """Define the flags, parse them and run; user errors end in one line on stderr, exit status 2.
-
-    ``--help`` lists these flags and every config field with its default: absl shows only the key
-    flags of the main module (``python -m train.<name>``), so they are registered as its own.
-    """
-    glibc_reexec.keep_freed_memory_in_heap()
+def define_flags(name: str) -> None:
+    """The flags of ``python -m train.<name>``, registered as the main module's own key flags:
+    absl's ``--help`` lists only those, and this lists every config field with its default."""
     config_file = Path(configs.__file__).parent / f"{name}.py"
     fields = config_fields_help(importlib.import_module(f"configs.{name}").get_config())
     config_flags.DEFINE_config_file(
@@ -137,14 +107,23 @@ def main(name: str) -> None:
     for flag in FLAGS.get_key_flags_for_module(__name__):  # every flag defined above
         FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
+
+def main(name: str) -> None:
+    """Define the flags, parse them and run. User errors end in one line on stderr, exit status 2;
+    Ctrl-C and SIGTERM in one line saying where ``--resume`` continues, exit status 130 or 143."""
+    glibc_reexec.keep_freed_memory_in_heap()
+    define_flags(name)
+
     def _main(argv):
         from train import distributed  # jax: imported only after the re-exec above
+        from train.run import stop_on_sigterm
 
         absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every save at INFO
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         workdir = Path(FLAGS.workdir or f"runs/{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
         overrides = config_flags.get_override_values(FLAGS["config"])
+        stop_on_sigterm()
         try:
             with exit_on_user_error():
                 if distributed.initialize(
@@ -156,12 +135,13 @@ def main(name: str) -> None:
                         )
                 cache, data = FLAGS.cache_dir, FLAGS.data_dir
                 run(name, FLAGS.config, workdir, FLAGS.resume, overrides, cache, data)
-        except (
-            OSError
-        ) as err:  # a full disk, a folder gone read-only: the run resumes once it is fixed
+        except OSError as err:  # a full disk, a folder gone read-only: --resume once it is fixed
             print(
                 f"error: {err} (continue the run with --resume once this is fixed)", file=sys.stderr
             )
             sys.exit(1)
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (train/run.py): where to resume
+            print(str(err) or "interrupted", file=sys.stderr)
+            sys.exit(getattr(err, "exit_status", 130))
 
     app.run(_main)

@@ -9,7 +9,7 @@ step across all of them (gradients are summed over the mesh by XLA's collectives
 gloo between CPU processes). Orbax checkpoints are saved collectively: every
 process calls save, process 0 writes (the state is replicated) and finalises.
 The run directory's own files (metrics, commit record, summary) and the log
-lines are process 0's alone (:func:`is_primary`); the workdir must be one
+lines are process 0's alone (:func:`is_primary`, train/run.py's ``writer``); the workdir must be one
 shared folder (a network file system) when the processes are on several machines.
 
 Asked for by flags or environment variables, the flags winning::
@@ -23,14 +23,12 @@ Under Slurm or Open MPI, JAX finds all three itself: set ``JAX_DISTRIBUTED=1``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import jax
 import numpy as np
 
 from train.errors import ConfigError
-from train.rundir import RunDir
 
 
 def initialize(coordinator_address=None, num_processes=None, process_id=None) -> bool:
@@ -66,34 +64,6 @@ def _env_int(name: str) -> int | None:
 def is_primary() -> bool:
     """Whether this process writes the run's files and logs (process 0; also a lone process)."""
     return not jax.distributed.is_initialized() or jax.process_index() == 0
-
-
-class FollowerRun(RunDir):
-    """A process other than 0's view of the run directory: it reads what process 0 writes and
-    writes nothing itself. Orbax's checkpoint saves, which every process takes part in, go
-    through ``checkpoint_dir`` as usual."""
-
-    def _nothing(self, *args, **kwargs) -> None:
-        return None
-
-    lock = release = start = discard_new = append_metrics = commit = uncommit = _nothing
-    write_summary = remove_summary = remove_unreferenced_checkpoints = _nothing
-
-    def hold(self):
-        return contextlib.nullcontext(self)
-
-    def config_to_run(self, config, resume: bool, overrides: dict):
-        """The config process 0 runs: its saved one on resume (no check of a new workdir, which
-        process 0 may already have filled)."""
-        return self.resume_config(overrides) if resume else config
-
-    def keep_metrics_through(self, epoch: int) -> list[dict]:
-        return [m for m in self.read_metrics() if m["epoch"] <= epoch]
-
-
-def view_of_run(run: RunDir) -> RunDir:
-    """``run`` itself in process 0, a :class:`FollowerRun` of its folder in the others."""
-    return run if is_primary() or isinstance(run, FollowerRun) else FollowerRun(run.path)
 
 
 def put(tree, sharding):

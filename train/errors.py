@@ -20,6 +20,10 @@ class RunDirError(UserError):
     """A workdir that would be overwritten, or has nothing to resume."""
 
 
+class RunInUseError(RunDirError):
+    """A workdir whose lock another process holds."""
+
+
 class CorruptCheckpointError(RunDirError):
     """A checkpoint whose files are missing or differ from the digests its commit recorded."""
 

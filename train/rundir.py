@@ -34,7 +34,7 @@ from pathlib import Path
 
 import ml_collections
 
-from train.errors import RunDirError
+from train.errors import RunDirError, RunInUseError
 
 # Fields that --resume may change: they do not change what training does. Changing the evaluation
 # batch or the batch tile only regroups sums (the last digits of the losses may differ).
@@ -105,7 +105,8 @@ def changes_that_alter_the_past(
 
 
 class RunDir:
-    """One run's directory. Read freely; write only inside ``hold()`` (which takes the lock)."""
+    """One run's directory. Read freely; write only while holding the lock (train/run.py's ``Run``
+    holds it)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -164,7 +165,7 @@ class RunDir:
             f.seek(0)
             holder = f.read().strip() or "a process that has not yet said who it is"
             f.close()
-            raise RunDirError(
+            raise RunInUseError(
                 f"{self.path} is in use by another run ({holder}); wait for it to end or choose "
                 "another --workdir"
             ) from None
@@ -180,19 +181,10 @@ class RunDir:
             self._lock.close()  # closing the file releases the flock
             self._lock = None
 
-    @contextlib.contextmanager
-    def hold(self):
-        """The lock for the duration (re-entrant: a held lock stays held afterwards)."""
-        held = self._lock is not None
-        self.lock()
-        try:
-            yield self
-        finally:
-            if not held:
-                self.release()
+    def create(self, config: ml_collections.ConfigDict) -> list[Path]:
+        """Make a new run's workdir, lock it and write config.json; a failure leaves no trace.
 
-    def create(self, config: ml_collections.ConfigDict) -> None:
-        """Make a new run's workdir, lock it and write config.json; a failure leaves no trace."""
+        Returns the folders it made (for ``discard_new``)."""
         self.check_new()
         made = [p for p in (self.path, *self.path.parents) if not p.exists()]
         made_lock = not self.lock_file.exists()
@@ -214,42 +206,19 @@ class RunDir:
                     f"cannot start a run in {self.path}: {err.strerror or err}"
                 ) from None
             raise
+        return made
 
-    def config_to_run(
-        self, config: ml_collections.ConfigDict, resume: bool, overrides: dict
-    ) -> ml_collections.ConfigDict:
-        """Before the data loads, writing nothing (on resume it takes the lock): a new run's config,
-        its workdir checked, or the resumed run's saved config plus ``overrides`` (see
-        ``resume_config``)."""
-        if not resume:
-            self.check_new()
-            return config
-        self.check_resumable()
-        self.lock()
-        return self.resume_config(overrides)
-
-    def start(self, config: ml_collections.ConfigDict, resume: bool) -> None:
-        """Once the data has loaded: lock and create a new run, or lock a resumed one and record any
-        allowed change."""
-        if not resume:
-            self.create(config)
-            return
-        self.lock()
-        if self.read_config().to_json_best_effort(sort_keys=True) != config.to_json_best_effort(
-            sort_keys=True
-        ):
-            self.write_config(config)
-
-    def discard_new(self) -> None:
-        """Remove what a new run that failed before its first epoch wrote (and the workdir, if then
-        empty)."""
+    def discard_new(self, made: list[Path]) -> None:
+        """Remove what a new run that failed before its first epoch wrote, and the folders
+        ``create`` made for it (the workdir included) if then empty."""
         if self.committed_epoch():
             return
         for path in (self.config_file, self.metrics_file, self.summary_file, self.lock_file):
             path.unlink(missing_ok=True)
         shutil.rmtree(self.checkpoints, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        for path in made:  # innermost first
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
     # -- config ------------------------------------------------------------------------------------
 

@@ -98,48 +98,43 @@ class Runner:
                 flush=True,
             )
 
-    def result(self, config, label: str, run_dir: RunDir | None = None) -> dict:
-        """The run of ``config``: trained (or resumed) here unless finished. ``run_dir``: the run's
-        RunDir, when the caller already holds its lock."""
+    def result(self, config, label: str) -> dict:
+        """The run of ``config``: trained (or resumed) here unless finished."""
+        files = RunDir(self.runs_dir / run_id(config))
+        summary = files.read_summary()
+        if summary is not None and summary.get("status") == "failed":
+            raise RunDirError(f"run {files.path} failed: {summary.get('reason')}")
+        if summary is not None and files.path.name in self.counted_ahead:
+            self.counted_ahead.discard(files.path.name)  # counted by train_ahead
+        elif summary is not None:
+            self.reused += 1
+        else:
+            self.train(config, label)
+        self.on_run()
+        summary, metrics = files.read_summary(), files.read_metrics()
+        result = {"run": files.path.name, "seed": config.seed, "config": config.to_dict()}
+        return result | {"summary": summary, "metrics": metrics}
+
+    def train(self, config, label: str) -> None:
+        """Train the run of ``config``, or resume it; nothing if another process finished it
+        meanwhile. RunInUseError if another process holds it."""
         from train.data.datasets import load_datasets
         from train.loop import train_and_evaluate
         from train.models import model_factory
         from train.progress import EpochProgress
+        from train.run import Run
 
-        run_dir = run_dir or RunDir(self.runs_dir / run_id(config))
-        summary = run_dir.read_summary()
-        if summary is not None and summary.get("status") == "failed":
-            raise RunDirError(f"run {run_dir.path} failed: {summary.get('reason')}")
-        if summary is not None and run_dir.path.name in self.counted_ahead:
-            self.counted_ahead.discard(run_dir.path.name)  # counted by train_ahead
-        elif summary is not None:
-            self.reused += 1
-        else:
-            resume = run_dir.config_file.is_file()
-            print(
-                f"{'resuming' if resume else 'training'} {label}, seed {config.seed} -> "
-                f"{run_dir.path}",
-                flush=True,
+        with Run.open(self.runs_dir / run_id(config), config, resume=None) as run:
+            if run.files.read_summary() is not None:
+                return
+            what = "training" if run.new else "resuming"
+            print(f"{what} {label}, seed {config.seed} -> {run.path}", flush=True)
+            datasets = load_datasets(run.config, self.cache, self.data)
+            progress = EpochProgress(live=False)
+            train_and_evaluate(
+                run.config, run, datasets, model_factory(run.config), progress=progress
             )
-            try:
-                config = run_dir.config_to_run(config, resume, {})
-                datasets = load_datasets(config, self.cache, self.data)
-                run_dir.start(config, resume)
-                train_and_evaluate(
-                    config,
-                    run_dir,
-                    datasets,
-                    model_factory(config),
-                    resume=resume,
-                    progress=EpochProgress(live=False),
-                )
-            finally:
-                run_dir.release()
-            self.trained += 1
-        self.on_run()
-        summary, metrics = run_dir.read_summary(), run_dir.read_metrics()
-        result = {"run": run_dir.path.name, "seed": config.seed, "config": config.to_dict()}
-        return result | {"summary": summary, "metrics": metrics}
+        self.trained += 1
 
 
 def variant_runs(variants, seeds, quick: bool) -> list[tuple]:
@@ -209,12 +204,11 @@ class CallLog:
         return record
 
     def calls(self) -> list[dict]:
-        """The last line of every call, oldest call first (a line without "call" is one call's
-        only line, from before lines were written per run)."""
+        """The last line of every call, oldest call first."""
         last = {}
-        for number, line in enumerate(self.path.read_text().splitlines()):
+        for line in self.path.read_text().splitlines():
             record = json.loads(line)
-            last[record.get("call", number)] = record  # a key keeps its first place
+            last[record["call"]] = record  # a key keeps its first place
         return list(last.values())
 
 

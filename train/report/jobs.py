@@ -88,7 +88,7 @@ def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
     """One process's walk through the plan: train each run it can lock and nobody has finished."""
     import ml_collections
 
-    from train.errors import RunDirError
+    from train.errors import RunInUseError
     from train.report.build import Runner, run_id
     from train.rundir import RunDir
 
@@ -97,18 +97,12 @@ def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
         config = ml_collections.ConfigDict(entry["config"])
         if run_id(config) != entry["run"]:  # the config must name the same run once re-read
             raise RuntimeError(f"run {entry['run']} changed its id to {run_id(config)} in a job")
-        run_dir = RunDir(runner.runs_dir / entry["run"])
-        if run_dir.read_summary() is not None:
+        if RunDir(runner.runs_dir / entry["run"]).read_summary() is not None:
             continue
-        run_dir.path.mkdir(parents=True, exist_ok=True)
         try:
-            run_dir.lock()
-        except RunDirError:
+            runner.train(config, entry["label"])
+        except RunInUseError:
             continue  # another process is training it
-        if run_dir.read_summary() is not None:  # finished while we looked
-            run_dir.release()
-            continue
-        runner.result(config, entry["label"], run_dir)  # releases the lock
 
 
 def main(argv=None) -> None:

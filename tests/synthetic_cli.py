@@ -1,0 +1,34 @@
+"""``python -m train.fixed`` on the synthetic blobs instead of MNIST; run by test_interrupt.py in
+a subprocess. With ``SLEEP_IN_EPOCH=N`` set, epoch N starts with a long sleep, so that a signal
+sent once epoch N - 1 is logged lands inside epoch N:
+
+    SLEEP_IN_EPOCH=2 python synthetic_cli.py --workdir DIR [--resume] [--config.FIELD=VALUE ...]
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synthetic import blob_datasets  # noqa: E402
+
+import train.data.datasets  # noqa: E402
+import train.loop  # noqa: E402
+from train import cli  # noqa: E402
+
+train.data.datasets.load_datasets = lambda *args, **kwargs: blob_datasets(256, 100)
+train_epoch = train.loop.train_epoch
+
+
+def sleepy_train_epoch(config, steps, state, groups, epoch, progress):
+    if epoch == int(os.environ.get("SLEEP_IN_EPOCH", 0)):
+        time.sleep(600)
+    return train_epoch(config, steps, state, groups, epoch, progress)
+
+
+train.loop.train_epoch = sleepy_train_epoch
+
+if __name__ == "__main__":
+    cli.main("fixed")
