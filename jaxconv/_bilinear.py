@@ -155,7 +155,7 @@ def _to_front(a, axis, size):
 
 def _channels_by_group(a):
     """(B, ..., C) -> (..., B·C): the mapped axis into the channels, before them."""
-    return jnp.moveaxis(a, 0, -2).reshape(*a.shape[1:-1], -1)  # (..., B·C)
+    return jnp.moveaxis(a, 0, -2).reshape(*a.shape[1:-1], a.shape[0] * a.shape[-1])  # (..., B·C)
 
 
 def _batch_rule(prim, operand_kinds, args, dims, *, geometry, groups, precision):
@@ -164,14 +164,16 @@ def _batch_rule(prim, operand_kinds, args, dims, *, geometry, groups, precision)
     params = dict(geometry=geometry, precision=precision)
     if b_dim is None and operand_kinds[1] == "kernel":
         a = jnp.moveaxis(a, a_dim, 0)  # (B, N, ...)
-        out = prim.bind(a.reshape(-1, *a.shape[2:]), b, groups=groups, **params)  # (B·N, ...)
-        return out.reshape(size, -1, *out.shape[1:]), 0  # (B, N, ...)
+        n = a.shape[1]
+        out = prim.bind(a.reshape(size * n, *a.shape[2:]), b, groups=groups, **params)  # (B·N, ...)
+        return out.reshape(size, n, *out.shape[1:]), 0  # (B, N, ...)
     a, b = (
         _channels_by_group(_to_front(a, a_dim, size)),
         _channels_by_group(_to_front(b, b_dim, size)),
     )
     out = prim.bind(a, b, groups=groups * size, **params)  # (..., B·C_out)
-    return out.reshape(*out.shape[:-1], size, -1), out.ndim - 1  # (..., B, C_out)
+    c_out = out.shape[-1] // size
+    return out.reshape(*out.shape[:-1], size, c_out), out.ndim - 1  # (..., B, C_out)
 
 
 batching.primitive_batchers[conv_p] = functools.partial(_batch_rule, conv_p, ("image", "kernel"))
