@@ -1,5 +1,5 @@
 """jaxconv: convolutions of any rank from lax patches (unfold/fold) and one matrix product,
-each a ``jax.custom_vjp`` whose backward is derived by hand (docs/guide.md derives it).
+each a JAX primitive whose derivatives are derived by hand (docs/guide.md derives them).
 
 Public API (channels last: x ``(N, *spatial, C_in)``, kernel ``(*k, C_in // groups, C_out)``)::
 

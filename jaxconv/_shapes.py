@@ -215,7 +215,7 @@ def output_size(
 class ConvGeometry(NamedTuple):
     """Everything static about a convolution's spatial axes, normalised and checked.
 
-    Hashable, so it is the ``nondiff_argnums`` of the custom VJPs. One entry per
+    Hashable, so it is a parameter of the convolution primitives. One entry per
     spatial axis in each tuple; ``padding`` holds ``(low, high)`` pairs.
     """
 

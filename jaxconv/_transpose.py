@@ -26,7 +26,9 @@ Forward and derived backward, with T taps, M = N·prod(O), K = T·C_in
 
 So the backward of the transposed convolution is the forward convolution and
 its weight gradient, the same three products as ``_conv`` in another order
-(docs/guide.md, chapter 6, with pictures of both views below).
+(docs/guide.md, chapter 6, with pictures of both views below). It is the
+primitive ``input_grad_p`` of ``_bilinear``, which holds these rules and the
+forward-mode one.
 
 The zero-insertion view (vdumoulin/conv_arithmetic, and lax's conv_transpose)
 computes the same Z as a stride-1 convolution of Y with s - 1 zeros inserted
@@ -38,11 +40,10 @@ a test holds the two views equal. fold never multiplies the inserted zeros.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 
-from jaxconv._conv import _forward, _input_grad, _weight_grad, check_channels, common_float_dtype
+from jaxconv._bilinear import input_grad_p
+from jaxconv._conv import bind_bilinear, check_channels
 from jaxconv._shapes import (
     ConvGeometry,
     IntOrPair,
@@ -51,28 +52,6 @@ from jaxconv._shapes import (
     padding_pairs,
     per_axis,
 )
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_transpose(y, kernel, geometry, groups, precision):
-    return _input_grad(kernel, y, geometry, groups, precision)  # fold(Y' Wᵀ)
-
-
-def _conv_transpose_fwd(y, kernel, geometry, groups, precision):
-    return _conv_transpose(y, kernel, geometry, groups, precision), (y, kernel)
-
-
-def _conv_transpose_bwd(geometry, groups, precision, residuals, dz):
-    y, kernel = residuals
-    dy = _forward(
-        dz, kernel, geometry, groups, precision
-    )  # unfold(dZ) W: the convolution of the cotangent
-    dw = _weight_grad(dz, kernel.shape, y, geometry, groups, precision)  # unfold(dZ)ᵀ Y'
-    assert dy.shape == y.shape and dw.shape == kernel.shape
-    return dy.astype(y.dtype), dw.astype(kernel.dtype)
-
-
-_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
 def transpose_geometry(
@@ -161,5 +140,4 @@ def conv_transpose(
             f"is (*k, C_in // groups, C_out) with C_out = {kernel.shape[-1]}: they must match"
         )
     geometry = transpose_geometry(y.shape, kernel.shape, stride, padding, output_padding, dilation)
-    dtype = common_float_dtype(y, kernel)
-    return _conv_transpose(y.astype(dtype), kernel.astype(dtype), geometry, groups, precision)
+    return bind_bilinear(input_grad_p, y, kernel, geometry, groups, precision)

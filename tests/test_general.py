@@ -88,7 +88,10 @@ def test_preferred_element_type_and_precision_are_honoured():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(batch_group_count=2), "batch_group_count=1 only, got 2"),
+        (
+            dict(batch_group_count=2, feature_group_count=2),
+            "At most one of batch_group_count and feature_group_count",
+        ),
         (dict(lhs_dilation=(2, 1)), "string padding with lhs_dilation is not defined"),
         (dict(lhs_dilation=(0, 1)), "input dilation must be >= 1, got 0"),
     ],
