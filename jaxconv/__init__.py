@@ -10,6 +10,7 @@ Public API (channels last: x ``(N, *spatial, C_in)``, kernel ``(*k, C_in // grou
     conv_weight_grad, conv_input_grad, conv2d_*_grad            # the derived backward, by name
     conv_transpose(y, kernel, stride, padding, output_padding, dilation, groups)  # fold(y Wᵀ)
     conv_general_dilated(lhs, rhs, window_strides, padding, ...)  # lax's signature, for Flax
+    conv_transpose_general(lhs, rhs, strides, padding, ...)     # lax.conv_transpose's signature
     Conv, ConvTranspose, Conv2D                                 # Flax NNX layers
     global_max_pool, global_mean_pool, max_pool, max_pool_mask  # pooling with masks
     reference                                                   # NumPy loop oracles (slow)
@@ -29,6 +30,7 @@ from jaxconv._conv import (
     conv_weight_grad,
 )
 from jaxconv._general import conv_general_dilated
+from jaxconv._lax_transpose import conv_transpose_general
 from jaxconv._layer import Conv, Conv2D, ConvTranspose
 from jaxconv._patches import fold, unfold
 from jaxconv._pool import global_max_pool, global_mean_pool, max_pool, max_pool_mask
@@ -46,6 +48,7 @@ __all__ = [
     "conv_general_dilated",
     "conv_input_grad",
     "conv_transpose",
+    "conv_transpose_general",
     "conv_weight_grad",
     "conv2d_input_grad",
     "conv2d_weight_grad",
