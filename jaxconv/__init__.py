@@ -12,6 +12,7 @@ Public API (channels last: x ``(N, *spatial, C_in)``, kernel ``(*k, C_in // grou
     conv_general_dilated(lhs, rhs, window_strides, padding, ...)  # lax's signature, for Flax
     conv_transpose_general(lhs, rhs, strides, padding, ...)     # lax.conv_transpose's signature
     Conv, ConvTranspose, Conv2D                                 # Flax NNX layers
+    swap_convolutions(model)        # every nnx.Conv / nnx.ConvTranspose of a model on jaxconv
     global_max_pool, global_mean_pool, max_pool, max_pool_mask  # pooling with masks
     reference                                                   # NumPy loop oracles (slow)
 
@@ -35,6 +36,7 @@ from jaxconv._layer import Conv, Conv2D, ConvTranspose
 from jaxconv._patches import fold, unfold
 from jaxconv._pool import global_max_pool, global_mean_pool, max_pool, max_pool_mask
 from jaxconv._shapes import output_size
+from jaxconv._swap import swap_convolutions
 from jaxconv._transpose import conv_transpose
 
 __all__ = [
@@ -59,5 +61,6 @@ __all__ = [
     "max_pool_mask",
     "output_size",
     "reference",
+    "swap_convolutions",
     "unfold",
 ]
