@@ -112,7 +112,7 @@ def _why_not(module) -> str | None:
     return None
 
 
-def swap_convolutions(model):
+def swap_convolutions(model, layers=(nnx.Conv, nnx.ConvTranspose)):
     """Make every ``nnx.Conv`` and ``nnx.ConvTranspose`` in ``model`` compute with jaxconv.
 
     The layers keep their parameters (the same arrays, the same state tree and
@@ -123,6 +123,8 @@ def swap_convolutions(model):
 
     **Arguments:**
       model: an NNX module (or any NNX graph: lists and dicts of modules too).
+      layers: the layer classes to swap, ``nnx.Conv``, ``nnx.ConvTranspose`` or both
+        (the default); ``(nnx.ConvTranspose,)`` leaves the ``nnx.Conv`` layers stock.
 
     **Returns:** ``model``, changed in place.
 
@@ -131,19 +133,20 @@ def swap_convolutions(model):
     ``conv_general_dilated``, a subclass of ``nnx.ConvTranspose``), before any
     layer is changed.
     """
-    layers = [
-        (path, node)
-        for path, node in nnx.iter_graph(model)
-        if isinstance(node, (nnx.Conv, nnx.ConvTranspose))
-    ]
-    for path, layer in layers:
+    layers = tuple(layers)
+    if not layers or not all(cls in (nnx.Conv, nnx.ConvTranspose) for cls in layers):
+        raise ValueError(
+            f"swap_convolutions swaps nnx.Conv and nnx.ConvTranspose layers; got layers={layers!r}"
+        )
+    chosen = [(path, node) for path, node in nnx.iter_graph(model) if isinstance(node, layers)]
+    for path, layer in chosen:
         reason = _why_not(layer)
         if reason is not None:
             where = "/".join(str(p) for p in path) or "the model itself"
             raise ValueError(
                 f"swap_convolutions: cannot swap {type(layer).__name__} at {where}: {reason}"
             )
-    for _, layer in layers:
+    for _, layer in chosen:
         if isinstance(layer, nnx.Conv):
             layer.conv_general_dilated = conv_general_dilated
         else:

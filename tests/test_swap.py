@@ -121,6 +121,15 @@ def test_the_swap_reaches_every_layer_and_is_idempotent():
     assert type(net.head) is nnx.Linear
 
 
+def test_the_swap_can_leave_the_dense_layers_stock():
+    net = _Tiny(seed=0)
+    assert jaxconv.swap_convolutions(net, layers=(nnx.ConvTranspose,)) is net
+    assert net.down.conv_general_dilated is lax.conv_general_dilated
+    assert type(net.up) is JaxconvConvTranspose
+    with pytest.raises(ValueError, match="nnx.Conv and nnx.ConvTranspose"):
+        jaxconv.swap_convolutions(net, layers=(nnx.Linear,))
+
+
 class _Tiny(nnx.Module):
     def __init__(self, seed):
         rngs = nnx.Rngs(seed)
@@ -220,3 +229,24 @@ def test_a_padding_the_stock_transposed_layer_refuses_is_refused_after_the_swap(
     jaxconv.swap_convolutions(layer)
     with pytest.raises(ValueError, match="padding"):
         layer(x)
+
+
+def test_linen_users_get_the_same_as_the_guide_says():
+    """Linen: nn.Conv takes conv_general_dilated (input dilation included); nn.ConvTranspose's
+    numbers come from conv_transpose_general on the same kernel."""
+    import flax.linen as nn
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 4, 3)), jnp.float32)
+    conv = dict(features=4, kernel_size=(3, 3), input_dilation=2, padding=[(1, 2), (2, 1)])
+    stock = nn.Conv(**conv)
+    params = stock.init(jax.random.key(0), x)
+    ours = nn.Conv(**conv, conv_general_dilated=jaxconv.conv_general_dilated).apply(params, x)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(stock.apply(params, x)), atol=1e-5)
+
+    deconv = nn.ConvTranspose(4, (3, 3), strides=(2, 2), padding="SAME", transpose_kernel=True)
+    params = deconv.init(jax.random.key(1), x)
+    p = params["params"]
+    ours = jaxconv.conv_transpose_general(
+        x, p["kernel"], (2, 2), "SAME", transpose_kernel=True
+    ) + p["bias"].reshape(1, 1, 1, -1)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(deconv.apply(params, x)), atol=1e-5)
