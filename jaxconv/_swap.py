@@ -119,7 +119,10 @@ def swap_convolutions(model, layers=(nnx.Conv, nnx.ConvTranspose)):
     names) and behave as the stock layers do, every padding mode, mask,
     dilation, group count and ``transpose_kernel`` included, with jaxconv's
     unfold/fold forward and derived backward. Layers already on jaxconv are
-    left as they are, so a second call changes nothing.
+    left as they are, so a second call changes nothing. On a CPU the depthwise,
+    grouped, transposed and 3-D layers gain most; large dense layers can run
+    slower than XLA's (docs/bench/swap_bench-cpu-2core.md), which
+    ``layers=(nnx.ConvTranspose,)`` leaves stock.
 
     **Arguments:**
       model: an NNX module (or any NNX graph: lists and dicts of modules too).

@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 import jaxconv
-from train.swap_bench import markdown, median_seconds, network_row
+from train.swap_bench import dense_row, markdown, median_seconds, network_row
 from train.swap_models import specs
 
 # compiling the three larger networks twice takes 10-20 s on a 2-core CPU
@@ -71,3 +71,12 @@ def test_markdown_shows_both_first_losses_and_the_ratio_of_the_medians():
     assert "| 2.000 | 0.250 | 8.0× | 0.500 (4.0×) |" in table
     assert "| up | 1.10 | 1.00 | 1.10 |" in table
     assert "cpu X, 2026-01-01" in table
+
+
+def test_dense_row_times_both_convolutions_and_the_table_shows_it():
+    row = dense_row((1, 6, 6, 2), (3, 3, 2, 3), rounds=1)
+    assert row["xla_s"] > 0 and row["jaxconv_s"] > 0
+    assert row["ratio"] == pytest.approx(row["jaxconv_s"] / row["xla_s"])
+    row |= {"xla_s": 0.002, "jaxconv_s": 0.003, "ratio": 1.5}
+    table = markdown([], [], "cpu X", "2026-01-01", [row])
+    assert "| 1×6×6×2 | 3×3×2×3 | 2.00 | 3.00 | 1.50 |" in table

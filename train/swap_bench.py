@@ -15,10 +15,11 @@ network with ``nnx.ConvTranspose`` layers is also timed with only those swapped
 (``swap_convolutions(model, layers=(nnx.ConvTranspose,))``), its dense layers
 stock.
 
-Then the input-dilated convolution on the networks' upsampling shapes:
-``jaxconv.conv_general_dilated`` with ``lhs_dilation`` (the fold path) against
-``jaxconv.conv_transpose`` computing the same numbers, forward and backward,
-in alternating rounds.
+Then two tables of single layers, forward and both gradients, jitted, in
+alternating rounds: ``jaxconv.conv_general_dilated`` with ``lhs_dilation`` (the
+fold path) against ``jaxconv.conv_transpose`` computing the same numbers, on
+the networks' upsampling shapes; and the U-Net's dense 3×3 layers, XLA's
+convolution against jaxconv's.
 """
 
 from __future__ import annotations
@@ -165,7 +166,58 @@ def fold_row(name, y_shape, kernel_shape, dilation, pads, rounds: int) -> dict:
     }
 
 
-def markdown(rows, fold_rows, machine: str, date: str) -> str:
+# The U-Net's 3×3 'SAME' layers at batch 8: (input shape, kernel shape)
+UNET_DENSE_SHAPES = [
+    ((8, 64, 64, 3), (3, 3, 3, 16)),
+    ((8, 64, 64, 16), (3, 3, 16, 16)),
+    ((8, 64, 64, 32), (3, 3, 32, 16)),
+    ((8, 32, 32, 16), (3, 3, 16, 32)),
+    ((8, 32, 32, 64), (3, 3, 64, 32)),
+    ((8, 16, 16, 32), (3, 3, 32, 64)),
+    ((8, 16, 16, 128), (3, 3, 128, 64)),
+    ((8, 8, 8, 64), (3, 3, 64, 128)),
+    ((8, 8, 8, 128), (3, 3, 128, 128)),
+]
+
+
+def dense_row(x_shape, kernel_shape, rounds: int) -> dict:
+    """One 3×3 'SAME' layer, forward and both gradients, XLA's convolution against jaxconv's."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    import jaxconv
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)
+    g = jnp.asarray(rng.normal(size=(*x_shape[:-1], kernel_shape[-1])), jnp.float32)
+
+    def timed(conv):
+        def loss(x, kernel):
+            return jnp.vdot(
+                conv(x, kernel, (1, 1), "SAME", None, None, ("NHWC", "HWIO", "NHWC")), g
+            )
+
+        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        return lambda: grad(x, kernel)[0]
+
+    seconds = median_seconds(
+        {"xla": timed(lax.conv_general_dilated), "jaxconv": timed(jaxconv.conv_general_dilated)},
+        (),
+        rounds,
+    )
+    return {
+        "input": list(x_shape),
+        "kernel": list(kernel_shape),
+        "xla_s": seconds["xla"],
+        "jaxconv_s": seconds["jaxconv"],
+        "ratio": seconds["jaxconv"] / seconds["xla"],
+        "rounds": rounds,
+    }
+
+
+def markdown(rows, fold_rows, machine: str, date: str, dense_rows=()) -> str:
     lines = [
         f"Training steps (forward, backward, Adam), {machine}, {date}. Median seconds per step, "
         "stock and swapped in alternating rounds; the machine was shared with other jobs, so the "
@@ -201,6 +253,20 @@ def markdown(rows, fold_rows, machine: str, date: str) -> str:
                 f"| {r['shape']} | {1e3 * r['input_dilated_s']:.2f} "
                 f"| {1e3 * r['conv_transpose_s']:.2f} | {r['ratio']:.2f} |"
             )
+    if dense_rows:
+        lines += [
+            "",
+            "The U-Net's 3×3 'SAME' layers at batch 8, forward and both gradients, XLA's "
+            "convolution against jaxconv's, median seconds in alternating rounds:",
+            "",
+            "| input | kernel | XLA (ms) | jaxconv (ms) | jaxconv / XLA |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for r in dense_rows:
+            lines.append(
+                f"| {'×'.join(map(str, r['input']))} | {'×'.join(map(str, r['kernel']))} "
+                f"| {1e3 * r['xla_s']:.2f} | {1e3 * r['jaxconv_s']:.2f} | {r['ratio']:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -208,10 +274,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default: 5)")
     parser.add_argument(
-        "--fold-rounds", type=int, default=20, help="rounds of the input-dilation table (20)"
+        "--fold-rounds", type=int, default=20, help="rounds of the layer tables (20)"
     )
     parser.add_argument("--only", help="only the networks whose name contains this")
     parser.add_argument("--no-fold", action="store_true", help="skip the input-dilation table")
+    parser.add_argument(
+        "--no-layers", action="store_true", help="skip the U-Net's dense layers table"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -235,11 +304,22 @@ def main(argv=None) -> None:
     fold_rows = [] if args.no_fold else [fold_row(*s, args.fold_rounds) for s in FOLD_SHAPES]
     for r in fold_rows:
         print(f"{r['shape']}: input-dilated / conv_transpose = {r['ratio']:.2f}", flush=True)
+    dense_rows = (
+        [] if args.no_layers else [dense_row(*s, args.fold_rounds) for s in UNET_DENSE_SHAPES]
+    )
+    for r in dense_rows:
+        print(f"{r['input']} {r['kernel']}: jaxconv / XLA = {r['ratio']:.2f}", flush=True)
     if args.markdown:
         print()
-        print(markdown(rows, fold_rows, machine(), date))
+        print(markdown(rows, fold_rows, machine(), date, dense_rows))
     if args.json:
-        result = {"machine": machine(), "date": date, "networks": rows, "input_dilation": fold_rows}
+        result = {
+            "machine": machine(),
+            "date": date,
+            "networks": rows,
+            "input_dilation": fold_rows,
+            "unet_dense_layers": dense_rows,
+        }
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
 
