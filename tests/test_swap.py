@@ -162,6 +162,7 @@ def test_a_checkpoint_written_before_the_swap_restores_after_it(tmp_path):
     np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(stock(x)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_an_optimizer_made_before_the_swap_steps_as_the_stock_one():
     optax = pytest.importorskip("optax")
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 2)), jnp.float32)
