@@ -32,8 +32,8 @@ The zero-insertion view (vdumoulin/conv_arithmetic, and lax's conv_transpose)
 computes the same Z as a stride-1 convolution of Y with s - 1 zeros inserted
 between its pixels (input dilation s), padded by ``d·(k - 1) - lo`` low and
 ``d·(k - 1) - hi + op`` high, with the kernel flipped in space and its channel
-axes swapped: ``jaxconv.conv_general_dilated`` with ``lhs_dilation`` gives it, and
-a test holds the two views equal. fold never multiplies the inserted zeros.
+axes swapped: ``lax.conv_general_dilated`` with ``lhs_dilation`` gives it, and a
+test holds the two views equal. fold never multiplies the inserted zeros.
 
 Read backwards, that identity is how ``conv_general_dilated`` with input
 dilation runs (``conv_by_fold`` below): lax's zero-insertion convolution is a
