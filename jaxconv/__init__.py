@@ -10,7 +10,9 @@ Public API (channels last: x ``(N, *spatial, C_in)``, kernel ``(*k, C_in // grou
     conv_weight_grad, conv_input_grad, conv2d_*_grad            # the derived backward, by name
     conv_transpose(y, kernel, stride, padding, output_padding, dilation, groups)  # fold(y Wᵀ)
     conv_general_dilated(lhs, rhs, window_strides, padding, ...)  # lax's signature, for Flax
+    conv_transpose_general(lhs, rhs, strides, padding, ...)     # lax.conv_transpose's signature
     Conv, ConvTranspose, Conv2D                                 # Flax NNX layers
+    swap_convolutions(model)        # every nnx.Conv / nnx.ConvTranspose of a model on jaxconv
     global_max_pool, global_mean_pool, max_pool, max_pool_mask  # pooling with masks
     reference                                                   # NumPy loop oracles (slow)
 
@@ -29,10 +31,12 @@ from jaxconv._conv import (
     conv_weight_grad,
 )
 from jaxconv._general import conv_general_dilated
+from jaxconv._lax_transpose import conv_transpose_general
 from jaxconv._layer import Conv, Conv2D, ConvTranspose
 from jaxconv._patches import fold, unfold
 from jaxconv._pool import global_max_pool, global_mean_pool, max_pool, max_pool_mask
 from jaxconv._shapes import output_size
+from jaxconv._swap import swap_convolutions
 from jaxconv._transpose import conv_transpose
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "conv_general_dilated",
     "conv_input_grad",
     "conv_transpose",
+    "conv_transpose_general",
     "conv_weight_grad",
     "exercises",
     "conv2d_input_grad",
@@ -57,5 +62,6 @@ __all__ = [
     "max_pool_mask",
     "output_size",
     "reference",
+    "swap_convolutions",
     "unfold",
 ]

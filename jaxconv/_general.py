@@ -23,6 +23,7 @@ from jax import lax
 
 from jaxconv._conv import check_channels, conv_with_geometry
 from jaxconv._shapes import conv_geometry
+from jaxconv._transpose import conv_by_fold, takes_fold_path
 
 
 def checked_lax_padding(padding):
@@ -157,6 +158,8 @@ def conv_general_dilated(
         x, kernel = x.astype(jnp.int32), kernel.astype(jnp.int32)
     if 0 in geometry.output_size:  # nothing to compute; the gradients are zeros
         y = jnp.zeros((x.shape[0], *geometry.output_size, kernel.shape[-1]), x.dtype)
+    elif takes_fold_path(geometry):  # input dilation: the transposed convolution, as fold
+        y = conv_by_fold(x, kernel, geometry, groups, precision)  # (N, *O, C_out)
     else:
         y = conv_with_geometry(
             x, kernel, geometry, groups, precision, integers=True

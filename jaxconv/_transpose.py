@@ -34,13 +34,21 @@ The zero-insertion view (vdumoulin/conv_arithmetic, and lax's conv_transpose)
 computes the same Z as a stride-1 convolution of Y with s - 1 zeros inserted
 between its pixels (input dilation s), padded by ``d·(k - 1) - lo`` low and
 ``d·(k - 1) - hi + op`` high, with the kernel flipped in space and its channel
-axes swapped: ``jaxconv.conv_general_dilated`` with ``lhs_dilation`` gives it, and
-a test holds the two views equal. fold never multiplies the inserted zeros.
+axes swapped: ``lax.conv_general_dilated`` with ``lhs_dilation`` gives it, and a
+test holds the two views equal. fold never multiplies the inserted zeros.
+
+Read backwards, that identity is how ``conv_general_dilated`` with input
+dilation runs (``conv_by_fold`` below): lax's zero-insertion convolution is a
+transposed convolution, computed as fold instead of unfolding the zeros.
 """
 
 from __future__ import annotations
 
+import math
+
 import jax
+import jax.numpy as jnp
+from jax import lax
 
 from jaxconv._bilinear import input_grad_p
 from jaxconv._conv import bind_bilinear, check_channels
@@ -141,3 +149,112 @@ def conv_transpose(
         )
     geometry = transpose_geometry(y.shape, kernel.shape, stride, padding, output_padding, dilation)
     return bind_bilinear(input_grad_p, y, kernel, geometry, groups, precision)
+
+
+# ---------------------------------------------------------------------------
+# lax's input-dilated convolution as fold.
+#
+# Per axis, lax's convolution of Y (length S) with input dilation r, padding
+# (lo, hi), kernel k with dilation d and window stride s reads the zero-inserted
+# Y_r (length (S - 1)·r + 1) padded by (lo, hi). Let Z_full be the transposed
+# convolution with stride r, dilation d and no padding, of length
+#
+#     F = (S - 1)·r + d·(k - 1) + 1
+#
+# Y's row o lands on Z_full's rows o·r + t·d (tap t), while in lax's view output
+# row z (stride 1) reads Y_r row z + t'·d - lo with the kernel's tap t'; with
+# t = k - 1 - t' (the kernel flipped in space) the two agree when z = o·r + t·d -
+# c_lo, where
+#
+#     c_lo = d·(k - 1) - lo      Z_full rows before lax's first output row
+#     c_hi = d·(k - 1) - hi      Z_full rows after its last (stride 1)
+#
+# Negative c_lo / c_hi are rows of zeros lax reads in its padding beyond Y's
+# reach. So, per axis:
+#
+#     1. Z = fold(Y' W'ᵀ) with the forward geometry stride r, dilation d and padding
+#        (max(c_lo, 0), max(c_hi, 0)): Z_full's rows [p_lo, F - p_hi), length
+#        Z_s = F - p_lo - p_hi; its forward convolution gives floor((F - d·(k - 1) - 1)
+#        / r) + 1 = S outputs, so the geometry is Y's (output_padding 0).
+#     2. zeros where c_lo, c_hi < 0: length F - c_lo - c_hi = (S - 1)·r + 1 + lo + hi
+#        - d·(k - 1), lax's stride-1 output.
+#     3. every s-th row: ceil(that / s) = lax's O rows.
+#
+# W' is lax's kernel flipped in space with its channel axes swapped per group:
+# lax's W (*k, C_y/G, C_z) links Y channel g·I + i and Z channel g·O + c through
+# W[t', i, g·O + c]; the forward kernel (*k, O, G·I) links them through
+# W'[t, c, g·I + i] = W[k - 1 - t, i, g·O + c].
+#
+# Cost: fold multiplies prod(S)·T·C_y·C_z/G times; unfolding the zero-inserted input
+# multiplies prod(O)·T·C_y·C_z/G times, prod(O) ≈ prod(S)·prod(r)/prod(s), mostly by
+# the inserted zeros. Step 3 keeps 1/prod(s) of fold's rows, so fold is chosen
+# while prod(s) <= prod(r), where it never multiplies more.
+
+
+def fold_padding(geometry: ConvGeometry) -> tuple[tuple[int, int], ...]:
+    """(c_lo, c_hi) per axis: Z_full's rows outside lax's stride-1 output (negative: zeros)."""
+    return tuple(
+        (d * (k - 1) - lo, d * (k - 1) - hi)
+        for k, d, (lo, hi) in zip(geometry.kernel_size, geometry.dilation, geometry.padding)
+    )
+
+
+def takes_fold_path(geometry: ConvGeometry) -> bool:
+    """Input dilation, no more window strides than it, and some of Z_full inside the output."""
+    if all(r == 1 for r in geometry.input_dilation) or 0 in geometry.input_size:
+        return False
+    if math.prod(geometry.stride) > math.prod(geometry.input_dilation):
+        return False
+    return all(
+        (size - 1) * r + d * (k - 1) + 1 - max(c_lo, 0) - max(c_hi, 0) >= 1
+        for size, r, d, k, (c_lo, c_hi) in zip(
+            geometry.input_size,
+            geometry.input_dilation,
+            geometry.dilation,
+            geometry.kernel_size,
+            fold_padding(geometry),
+        )
+    )
+
+
+def _forward_kernel(kernel: jax.Array, groups: int) -> jax.Array:
+    """lax's ``(*k, C_y/G, C_z)`` as the forward convolution's ``(*k, C_z/G, C_y)``, flipped."""
+    *k, i, c_z = kernel.shape
+    flipped = jnp.flip(kernel, axis=tuple(range(len(k))))  # (*k, I, C_z), taps reversed
+    w = flipped.reshape(*k, i, groups, c_z // groups)  # (*k, I, G, O)
+    w = jnp.moveaxis(w, (-3, -2, -1), (-1, -2, -3))  # (*k, O, G, I)
+    return w.reshape(*k, c_z // groups, groups * i)  # (*k, O, C_y)
+
+
+def conv_by_fold(y, kernel, geometry: ConvGeometry, groups: int, precision) -> jax.Array:
+    """lax's input-dilated convolution (``takes_fold_path(geometry)``) as a transposed one.
+
+    y ``(N, *S, C_y)``, kernel ``(*k, C_y // groups, C_z)`` in lax's orientation;
+    returns ``(N, *geometry.output_size, C_z)``, steps 1-3 above.
+    """
+    crops = fold_padding(geometry)
+    fold_pads = tuple((max(c_lo, 0), max(c_hi, 0)) for c_lo, c_hi in crops)
+    z_size = tuple(
+        (size - 1) * r + d * (k - 1) + 1 - p_lo - p_hi
+        for size, r, d, k, (p_lo, p_hi) in zip(
+            geometry.input_size,
+            geometry.input_dilation,
+            geometry.dilation,
+            geometry.kernel_size,
+            fold_pads,
+        )
+    )
+    forward = conv_geometry(
+        z_size, geometry.kernel_size, geometry.input_dilation, fold_pads, geometry.dilation
+    )
+    assert forward.output_size == geometry.input_size, (forward, geometry)
+    w = _forward_kernel(kernel, groups)  # (*k, C_z / G, C_y)
+    z = bind_bilinear(
+        input_grad_p, y, w, forward, groups, precision, integers=True
+    )  # fold(Y' W'ᵀ): (N, *Z_s, C_z)
+    zeros = [(0, 0, 0), *((max(-c_lo, 0), max(-c_hi, 0), 0) for c_lo, c_hi in crops), (0, 0, 0)]
+    z = lax.pad(z, jnp.zeros((), z.dtype), zeros)  # (N, *L, C_z), lax's stride-1 output
+    if any(s > 1 for s in geometry.stride):
+        z = z[(slice(None), *(slice(None, None, s) for s in geometry.stride))]  # (N, *O, C_z)
+    assert z.shape[1:-1] == geometry.output_size, (z.shape, geometry)
+    return z

@@ -164,7 +164,8 @@ def test_fold_view_equals_zero_insertion_view(case, x64):
             case.kernel_shape[:-2], case.padding, case.output_padding, case.dilation
         )
     ]
-    insertion_view = jaxconv.conv_general_dilated(
+    # lax's zero insertion (forward only): jaxconv.conv_general_dilated would compute it as fold
+    insertion_view = lax.conv_general_dilated(
         jnp.asarray(y), zero_insertion_kernel(jnp.asarray(k), case.groups), (1,) * case.rank, pads,
         lhs_dilation=case.stride, rhs_dilation=case.dilation,
         dimension_numbers=CHANNELS_LAST[case.rank],
