@@ -20,6 +20,9 @@ from train.models import model_factory
 from train.progress import EpochProgress
 from train.trained import TrainedRun
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 
 def train_tiny_run(workdir, config, datasets):
     config = prepare_workdir(workdir, False, config, {})

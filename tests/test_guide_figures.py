@@ -17,6 +17,9 @@ from train.models import VarResCNN, model_factory
 from train.progress import EpochProgress
 from train.trained import TrainedRun
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 FIGURES = [
     "ch1_output_size",
     "ch2_unfold_grid",

@@ -15,6 +15,9 @@ from train.models import model_factory
 from train.progress import EpochProgress
 from train.steps import Steps, examples_per_tile, round_up
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 
 def small_config(**overrides):
     config = configs.fixed.get_config()
