@@ -1,4 +1,7 @@
+import ast
 import os
+import re
+import sys
 from pathlib import Path
 
 import jax
@@ -31,6 +34,7 @@ REAL_DATA_MODULES = frozenset(
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: known only with xdist loaded
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's ``--dist loadfile`` (pyproject.toml's addopts), with the real-data modules as
     one unit: each worker takes whole modules, so a module's fixtures (a trained run, a built
@@ -84,3 +88,73 @@ def compilation_cache(tmp_path_factory):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+# What a library test may import: jaxconv, the library's dependencies (pyproject.toml's
+# ``dependencies``), the test extra's tools and the standard library.
+LIBRARY_TEST_IMPORTS = frozenset(
+    {"jaxconv", "jax", "jaxlib", "flax", "numpy", "pytest", "hypothesis", "xdist"}
+)
+
+
+def imported_modules(path: Path, seen: frozenset = frozenset()) -> set:
+    """The top-level modules a test file needs: those it imports anywhere in it (inside functions
+    too), those it runs as ``"package.module"`` strings (``python -m train.fixed``), and those of
+    the helpers beside it (``synthetic``, ``conv_cases``, a ``"data_parallel_run.py"`` script)
+    that it imports or names, followed through."""
+    names, helpers = set(), set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            script = path.parent / node.value
+            if script.suffix == ".py" and not script.name.startswith("test_") and script.is_file():
+                helpers.add(node.value[: -len(".py")])
+            elif re.fullmatch(r"[A-Za-z_]\w*(\.\w+)+", node.value):
+                package = node.value.split(".")[0]
+                if (path.parent.parent / package / "__init__.py").is_file():
+                    names.add(package)
+    helpers |= {name for name in names if (path.parent / f"{name}.py").is_file()}
+    for helper in sorted(helpers - seen - {path.stem}):
+        names |= imported_modules(path.parent / f"{helper}.py", seen | helpers | {path.stem})
+    return {name for name in names if not (path.parent / f"{name}.py").is_file()}
+
+
+def library_test_module(path: Path) -> bool:
+    """A library test module needs only jaxconv, its dependencies and the test tools: nothing
+    else (train, configs, TensorFlow, matplotlib, torch...), directly or through a helper."""
+    allowed = LIBRARY_TEST_IMPORTS | set(sys.stdlib_module_names)
+    return imported_modules(path) <= allowed
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--lib",
+        action="store_true",
+        help="collect only the library's tests (marked lib), which need nothing beyond jaxconv, "
+        "jax, flax, numpy and the test tools: for an environment made by `pip install .[test]`",
+    )
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With ``--lib``, the other test modules are not even imported (their imports would fail)."""
+    if (
+        config.getoption("lib")
+        and collection_path.name.startswith("test_")
+        and collection_path.suffix == ".py"
+    ):
+        return not library_test_module(collection_path) or None
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test of a library module ``lib`` (``pytest -m lib`` selects them anywhere)."""
+    verdicts = {}
+    for item in items:
+        module = item.path
+        if module not in verdicts:
+            verdicts[module] = library_test_module(module)
+        if verdicts[module]:
+            item.add_marker(pytest.mark.lib)

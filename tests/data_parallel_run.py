@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+# the helpers beside this file, and train/configs from the repository root (not installed)
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
 import jax  # noqa: E402
 from synthetic import blob_datasets, blobs  # noqa: E402

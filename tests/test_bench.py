@@ -13,6 +13,7 @@ from train.flops import cpu_fp32_peak, flop_per_cycle, training_step_flops
 from train.models import FixedCNN
 
 
+@pytest.mark.slow
 def test_as_trainer_runs_trains_whole_calls():
     make = lambda rngs: FixedCNN(conv=jaxconv.Conv2D, rngs=rngs)  # noqa: E731
     contender = as_trainer_runs(make, batch=4, side=28, steps_per_call=2, calls=2, tile_pixels=0)
@@ -54,6 +55,7 @@ def test_markdown_leaves_out_torch_when_it_was_not_measured():
     assert "torch" not in table and table.splitlines()[-1].endswith("| 1.50 |")
 
 
+@pytest.mark.slow
 def test_training_step_flops_of_a_tiny_network_is_the_hand_count():
     model = FixedCNN(channels=(2, 3), input_size=4, rngs=nnx.Rngs(0))
     # conv 1: M = 4·4 = 16, K = 3·3·1 = 9, N = 2: forward 2·16·9·2 = 576, backward only dW: 576

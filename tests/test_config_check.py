@@ -99,6 +99,7 @@ def test_bucketing_with_no_canvas_allowed_is_an_error_not_a_hang():
     assert len(bucket(groups, max_shapes=1, step=16)) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flag, message",
     [

@@ -15,6 +15,7 @@ def lax_conv(x, k, stride, padding):
     return lax.conv_general_dilated(x, k, stride, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+@pytest.mark.slow
 @SWEEP
 @given(case=conv_cases())
 @example(case=EDGE_CASES[0])
@@ -28,6 +29,7 @@ def test_conv2d_matches_reference_loops(case, x64):
     )
 
 
+@pytest.mark.slow
 @SWEEP
 @given(case=conv_cases(max_size=12, max_channels=4))
 def test_conv2d_matches_lax_conv_forward(case, x64):
@@ -44,6 +46,7 @@ def test_conv2d_matches_lax_conv_forward(case, x64):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", EDGE_CASES, ids=str)
 def test_conv2d_output_shape_follows_output_size(case):
     x, k = case.arrays(dtype=np.float32)

@@ -29,6 +29,7 @@ def derived_grads(case, x, k, g, jit=False):
     return (jax.jit(vjp) if jit else vjp)(jnp.asarray(x), jnp.asarray(k), jnp.asarray(g))
 
 
+@pytest.mark.slow
 @SWEEP
 @given(case=conv_cases())
 @example(case=TRAP)
@@ -52,6 +53,7 @@ def test_vjp_matches_reference_loops(case, x64):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 @pytest.mark.parametrize("case", EDGE_CASES, ids=str)
 def test_check_grads_second_order_reverse(case, jit, x64):
@@ -102,6 +104,7 @@ LAX_SAFE_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 @pytest.mark.parametrize("case", LAX_SAFE_CASES, ids=str)
 def test_vjp_matches_lax_conv_gradients_on_safe_shapes(case, jit, x64):
@@ -130,6 +133,7 @@ def test_backward_contains_no_lax_convolution():
     assert "dot_general" in hlo and "convolution" not in hlo
 
 
+@pytest.mark.slow
 def test_grad_of_grad_matches_lax_on_a_safe_shape(x64):
     # reverse over reverse: d/dk of |d/dx <conv(x, k), g>|^2
     case = LAX_SAFE_CASES[3]
@@ -150,6 +154,7 @@ def test_grad_of_grad_matches_lax_on_a_safe_shape(x64):
     np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_vmap_over_kernels_and_of_grad(x64):
     case = EDGE_CASES[4]
     x, _ = case.arrays()
@@ -169,6 +174,7 @@ def test_vmap_over_kernels_and_of_grad(x64):
         )
 
 
+@pytest.mark.slow
 def test_scan_over_layers_matches_unrolled_loop(x64):
     # the same conv applied three times in a lax.scan, differentiated through the scan
     rng = np.random.default_rng(0)

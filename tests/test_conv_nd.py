@@ -29,6 +29,7 @@ def derived_grads(case, x, k, g, jit=True):
     return (jax.jit(vjp) if jit else vjp)(jnp.asarray(x), jnp.asarray(k), jnp.asarray(g))
 
 
+@pytest.mark.slow
 @ND_SWEEP
 @given(case=nd_conv_cases())
 @example(case=ND_EDGE_CASES[2])
@@ -41,6 +42,7 @@ def test_forward_matches_reference_loops_and_lax(case, x64):
     np.testing.assert_allclose(y, np.asarray(case.lax_forward(x, k)), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 @ND_SWEEP
 @given(case=nd_conv_cases())
 @example(case=ND_EDGE_CASES[1])
@@ -54,6 +56,7 @@ def test_vjp_matches_reference_loops(case, x64):
     np.testing.assert_allclose(np.asarray(dk), want_dk, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 @ND_SWEEP
 @given(case=nd_conv_cases())
 def test_vjp_agrees_with_lax_forward_mode(case, x64):
@@ -72,6 +75,7 @@ def test_vjp_agrees_with_lax_forward_mode(case, x64):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, jit", [(case, True) for case in ND_EDGE_CASES] + [(ND_EDGE_CASES[1], False)], ids=str
 )
@@ -132,6 +136,7 @@ def test_vmap_and_scan_of_grouped_and_depthwise(case, x64):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2), (jnp.float64, 1e-12)]
 )

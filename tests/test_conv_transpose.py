@@ -92,6 +92,7 @@ EDGE = [
 ]
 
 
+@pytest.mark.slow
 @ND_SWEEP
 @given(case=transpose_cases())
 def test_forward_is_the_scatter_add_loop_and_the_input_gradient_of_conv(case, x64):
@@ -113,6 +114,7 @@ def test_forward_is_the_scatter_add_loop_and_the_input_gradient_of_conv(case, x6
     )
 
 
+@pytest.mark.slow
 @ND_SWEEP
 @given(case=transpose_cases())
 def test_derived_backward_matches_the_loops(case, x64):
@@ -134,6 +136,7 @@ def test_derived_backward_matches_the_loops(case, x64):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", EDGE, ids=str)
 def test_check_grads_second_order(case, x64):
     y, k = case.arrays(seed=3)
@@ -154,6 +157,7 @@ def zero_insertion_kernel(kernel, groups):
     )  # (*k, O, G, C) -> (*k, O, G·C)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", EDGE, ids=str)
 def test_fold_view_equals_zero_insertion_view(case, x64):
     y, k = case.arrays(seed=4)
@@ -195,6 +199,7 @@ LAYER_CONFIGS = [
 SPATIAL = {1: (9,), 2: (7, 6), 3: (4, 3, 4)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "c_in, c_out, kernel_size, strides, padding, output_padding, dilation", LAYER_CONFIGS, ids=str
 )
@@ -272,6 +277,7 @@ def test_dtype_is_kept(dtype, rtol):
         )
 
 
+@pytest.mark.slow
 def test_vmap_and_grad_of_grad(x64):
     case = EDGE[1]
     y, k = case.arrays(seed=6)
@@ -335,6 +341,7 @@ def test_bad_input_is_a_clear_value_error(y_shape, kernel_shape, kwargs, message
         jaxconv.conv_transpose(jnp.zeros(y_shape), jnp.zeros(kernel_shape), **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["SAME", "VALID"])
 def test_lax_padding_strings_map_to_padding_and_output_padding_as_the_guide_says(mode):
     # docs/guide.md: 'VALID' is padding 0, op = max(s - k, 0); 'SAME' is op = s - k (s >= k) or the

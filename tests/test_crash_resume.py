@@ -16,6 +16,9 @@ from train.run import Run
 from train.rundir import RunDir
 from train.trained import TrainedRun
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 TIMING = ("seconds", "train_seconds", "compile_seconds")
 
 

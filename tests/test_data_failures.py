@@ -76,6 +76,7 @@ def test_unreachable_network_fails_at_once_without_tensorflow(tmp_path, monkeypa
     assert time.perf_counter() - start < 2
 
 
+@pytest.mark.slow
 def test_download_off_with_an_empty_data_folder_fails_within_seconds(tmp_path):
     (tmp_path / "data").mkdir()
     env = os.environ | {

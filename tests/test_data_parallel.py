@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 SCRIPT = Path(__file__).parent / "data_parallel_run.py"
 
 

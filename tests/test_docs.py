@@ -29,6 +29,7 @@ def test_the_guide_has_its_pytorch_block():
     assert sum(needs_torch for _, needs_torch in (p.values for p in BLOCKS)) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code, needs_torch", BLOCKS)
 def test_code_block_runs(code, needs_torch):
     if needs_torch:

@@ -34,6 +34,7 @@ def test_report_help_shows_its_flags():
     assert "--workdir" in text and "--quick" in text and "smoke test" in text and "--jobs" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["0", "999"])
 def test_report_refuses_a_bad_number_of_jobs_in_one_line_before_any_work(jobs, tmp_path):
     command = [sys.executable, "-m", "train.report", f"--workdir={tmp_path / 'report'}"]

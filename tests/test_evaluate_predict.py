@@ -20,6 +20,9 @@ from train.progress import EpochProgress
 from train.run import Run
 from train.trained import TrainedRun
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 
 def train_tiny_run(workdir, config, datasets):
     with Run.open(workdir, config) as run:

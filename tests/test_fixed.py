@@ -23,10 +23,12 @@ def prepare_workdir(workdir, resume, config, overrides):
         return run.config
 
 
+@pytest.mark.slow
 def test_fixed_network_has_the_tables_29066_parameters():
     assert num_params(FixedCNN(rngs=nnx.Rngs(0))) == 29_066
 
 
+@pytest.mark.slow
 def test_fixed_network_at_64x64_has_a_linear_layer_over_64x8x8():
     model = FixedCNN(input_size=64, rngs=nnx.Rngs(0))
     assert model.linear.kernel.shape == (64 * 8 * 8, 10)
@@ -53,6 +55,7 @@ def test_resume_takes_the_saved_config_plus_new_overrides(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["num_epochs"] == 7
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not DATA_DIR, reason="JAXCONV_DATA_DIR is unset: the short real training run needs MNIST"
 )

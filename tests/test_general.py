@@ -37,6 +37,7 @@ def case_arrays(case, seed=0):
     return jnp.asarray(rng.normal(size=case[0])), jnp.asarray(rng.normal(size=case[1]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", GENERAL_CASES, ids=str)
 def test_conv_general_dilated_matches_lax_forward_and_forward_mode(case, x64):
     lhs, rhs = case_arrays(case)
@@ -117,6 +118,7 @@ NNX_CONFIGS = [
 SPATIAL = {1: (13,), 2: (9, 8), 3: (5, 6, 4)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("c_in, c_out, kernel_size, kwargs", NNX_CONFIGS, ids=str)
 def test_nnx_conv_on_jaxconv_equals_stock_nnx_conv(c_in, c_out, kernel_size, kwargs):
     kwargs = {k: jnp.asarray(v) if k == "mask" else v for k, v in kwargs.items()}
@@ -160,6 +162,7 @@ def test_jaxconv_conv_trains_like_nnx_conv():
     np.testing.assert_allclose(float(total), float(directional), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_linen_conv_on_jaxconv_equals_stock_linen_conv():
     x = jax.random.normal(jax.random.key(2), (2, 9, 8, 3))
     stock = linen.Conv(6, (3, 3), strides=2, padding="SAME", kernel_dilation=1)

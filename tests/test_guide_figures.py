@@ -18,6 +18,9 @@ from train.progress import EpochProgress
 from train.run import Run
 from train.trained import TrainedRun
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 FIGURES = [
     "ch1_output_size",
     "ch2_unfold_grid",

@@ -155,6 +155,7 @@ def test_failed_download_is_one_clear_error(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").glob("*.part"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not DATA_DIR, reason="JAXCONV_DATA_DIR is unset: the real mnist-varres.tgz test needs it"
 )

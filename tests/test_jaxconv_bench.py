@@ -12,6 +12,7 @@ from jaxconv import bench
 from jaxconv.bench import ND_ROWS, TRANSPOSE_ROWS, Row, bench_row, markdown_table
 
 
+@pytest.mark.slow
 def test_bench_rows_time_jaxconv_xla_and_nnx_and_the_table_shows_them():
     rows = [
         bench_row(Row("tiny grouped", (2, 6, 6, 4), (3, 3, 2, 4), groups=2), rounds=2),

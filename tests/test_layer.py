@@ -15,6 +15,7 @@ def test_conv2d_layer_initialises_like_nnx_conv():
     np.testing.assert_array_equal(ours.bias[...], theirs.bias[...])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kernel_size, stride, padding", [(3, 1, 1), ((2, 5), (2, 3), (1, 3)), (1, 2, 0)]
 )
@@ -45,6 +46,7 @@ def test_conv2d_layer_without_bias_has_only_a_kernel():
     assert sum(p.size for p in jax.tree.leaves(params)) == 3 * 3 * 2 * 3
 
 
+@pytest.mark.slow
 def test_conv2d_layer_trains_under_nnx_jit():
     layer = jaxconv.Conv2D(1, 2, rngs=nnx.Rngs(0))
     x = jax.random.normal(jax.random.key(1), (4, 6, 6, 1))
@@ -58,6 +60,7 @@ def test_conv2d_layer_trains_under_nnx_jit():
     assert float(jnp.abs(grads.kernel[...]).sum()) > 0
 
 
+@pytest.mark.slow
 def test_conv2d_layer_computes_in_the_requested_dtype():
     layer = jaxconv.Conv2D(1, 2, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
     assert layer(jnp.ones((1, 5, 5, 1))).dtype == jnp.bfloat16

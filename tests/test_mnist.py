@@ -27,6 +27,7 @@ def snapshot(folder: Path):
     )
 
 
+@pytest.mark.slow  # prepares MNIST with TFDS (~20 s) unless an earlier test did
 @needs_mnist
 def test_loader_reads_the_real_test_split_offline_and_writes_only_to_the_cache(mnist_cache):
     data_dir = Path(DATA_DIR)
@@ -43,6 +44,7 @@ def test_loader_reads_the_real_test_split_offline_and_writes_only_to_the_cache(m
     assert 30 < images.mean() < 40  # MNIST's mean intensity is about 33
 
 
+@pytest.mark.slow  # prepares MNIST with TFDS (~20 s) unless an earlier test did
 @needs_mnist
 def test_second_load_comes_from_the_array_cache(mnist_cache):
     load_mnist(mnist_cache, Path(DATA_DIR), download=False)
@@ -78,6 +80,7 @@ def test_failed_download_gives_one_clear_error(tmp_path, monkeypatch):
         load_mnist(tmp_path / "cache", None, download=True)
 
 
+@pytest.mark.slow  # prepares MNIST with TFDS (~20 s) unless an earlier test did
 @needs_mnist
 def test_test_only_loading_gives_the_same_test_split_without_training_data(mnist_cache):
     import configs.fixed
@@ -91,6 +94,7 @@ def test_test_only_loading_gives_the_same_test_split_without_training_data(mnist
     assert np.array_equal(test_only.test[0].labels, full.test[0].labels)
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_truncated_tfrecord_is_one_line_naming_the_file(mnist_cache, tmp_path):
     import shutil

@@ -98,6 +98,7 @@ def naive_max_pool(x, window):
     return x[:, : ho * window, : wo * window].reshape(n, ho, window, wo, window, c).max(axis=(2, 4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "shape, window", [((2, 7, 9, 3), 2), ((1, 28, 28, 4), 2), ((2, 9, 10, 2), 3), ((1, 5, 5, 1), 5)]
 )
@@ -114,6 +115,7 @@ def test_max_pool_gradient_matches_autodiff_of_reshape_and_max_even_with_ties(sh
     np.testing.assert_allclose(ours, autodiff, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_max_pool_second_order_gradients(x64):
     from jax.test_util import check_grads
 

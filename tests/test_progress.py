@@ -2,6 +2,8 @@
 
 import io
 
+import pytest
+
 from train.progress import EpochProgress
 
 
@@ -30,6 +32,7 @@ def test_plain_progress_waits_a_few_seconds_between_lines_and_can_be_off():
     assert stream.getvalue() == ""
 
 
+@pytest.mark.slow
 def test_preparing_mnist_from_local_files_prints_no_download_messages(
     tmp_path, monkeypatch, capsys
 ):

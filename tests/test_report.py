@@ -10,10 +10,13 @@ from train.report import make_report
 from train.report.figures import sweep_grid
 from train.report.jobs import allowed_cores
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("JAXCONV_DATA_DIR"),
-    reason="JAXCONV_DATA_DIR is unset: the report trains on MNIST and mnist-varres",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not os.environ.get("JAXCONV_DATA_DIR"),
+        reason="JAXCONV_DATA_DIR is unset: the report trains on MNIST and mnist-varres",
+    ),
+    pytest.mark.slow,  # trains networks (shared module fixtures): in the full suite only
+]
 
 FIGURES = ("q8_heatmap", "q9_augmentation", "q9_examples", "q16_pooling", "q17_models")
 

@@ -214,6 +214,7 @@ def train_tiny_run(config, workdir):
         )
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(
     tmp_path, monkeypatch, compilation_cache
 ):
@@ -236,6 +237,7 @@ def test_a_nan_loss_stops_the_run_with_a_failed_strict_json_summary(
     assert not (tmp_path / "commit.json").exists()  # nothing of the diverged epoch is kept
 
 
+@pytest.mark.slow
 def test_an_exploding_learning_rate_stops_the_run(tmp_path):
     config = tiny_config(learning_rate=1e6)
     with pytest.raises(TrainingDivergedError, match="diverged in epoch 1 .* exploded"):

@@ -16,6 +16,9 @@ from train.progress import EpochProgress
 from train.run import Run
 from train.steps import Steps, examples_per_tile, round_up
 
+# trains networks (shared module fixtures): the whole module is in the full suite only
+pytestmark = pytest.mark.slow
+
 
 def small_config(**overrides):
     config = configs.fixed.get_config()

@@ -10,6 +10,7 @@ import jaxconv
 from jaxconv import reference
 
 
+@pytest.mark.slow
 @SWEEP
 @given(case=conv_cases())
 def test_unfold_matches_reference_loops(case, x64):
@@ -22,6 +23,7 @@ def test_unfold_matches_reference_loops(case, x64):
     )
 
 
+@pytest.mark.slow
 @SWEEP
 @given(case=conv_cases())
 def test_fold_matches_reference_loops(case, x64):
@@ -39,6 +41,7 @@ def test_fold_matches_reference_loops(case, x64):
     )
 
 
+@pytest.mark.slow
 @SWEEP
 @given(case=conv_cases())
 def test_fold_is_the_adjoint_of_unfold(case, x64):

@@ -21,6 +21,7 @@ from train.run import Run
 from train.steps import Steps, canvas_mask
 
 
+@pytest.mark.slow
 def test_q15_parameter_table():
     assert num_params(FixedCNN(rngs=nnx.Rngs(0))) == 29_066
     assert (
@@ -48,6 +49,7 @@ def test_config_pooling_chooses_the_global_pooling():
         model_factory(config)(nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_deep_variant_reaches_about_1x1_and_matches_the_parameter_budget():
     model = VarResCNN(configs.varres.DEEP_CHANNELS, rngs=nnx.Rngs(0))
     assert abs(num_params(model) - 29_066) / 29_066 < 0.02
@@ -56,6 +58,7 @@ def test_deep_variant_reaches_about_1x1_and_matches_the_parameter_budget():
         model(jnp.zeros((1, 16, 16, 1)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pooling", ["max", "mean"])
 @pytest.mark.parametrize("channels", [(16, 32, 81), configs.varres.DEEP_CHANNELS])
 def test_padded_image_gets_the_same_logits_as_the_unpadded_one(pooling, channels):
@@ -104,6 +107,7 @@ def three_resolution_datasets():
     return Datasets(train, val, test)
 
 
+@pytest.mark.slow
 def test_one_compiled_train_and_eval_step_per_resolution_and_no_image_dropped(
     tmp_path, monkeypatch
 ):
@@ -167,6 +171,7 @@ def test_a_call_takes_several_batches_of_one_resolution_and_resolutions_still_in
     assert sum(a != b for a, b in zip(order, order[1:])) >= len(plan) // 3  # still interleaved
 
 
+@pytest.mark.slow
 def test_bucketed_canvases_train_and_evaluate_like_the_unpadded_images(tmp_path):
     """Many resolutions -> few canvases + masks: evaluation of the padded split equals the
     unpadded one."""
