@@ -32,11 +32,9 @@ from jaxconv._conv import (
 )
 from jaxconv._general import conv_general_dilated
 from jaxconv._lax_transpose import conv_transpose_general
-from jaxconv._layer import Conv, Conv2D, ConvTranspose
 from jaxconv._patches import fold, unfold
 from jaxconv._pool import global_max_pool, global_mean_pool, max_pool, max_pool_mask
 from jaxconv._shapes import output_size
-from jaxconv._swap import swap_convolutions
 from jaxconv._transpose import conv_transpose
 
 __all__ = [
@@ -65,3 +63,32 @@ __all__ = [
     "swap_convolutions",
     "unfold",
 ]
+
+# The Flax NNX layers and swap_convolutions need Flax (`pip install 'jaxconv[flax]'`); the
+# convolutions do not, so these names are imported when first used.
+_NEEDS_FLAX = {
+    "Conv": "jaxconv._layer",
+    "Conv2D": "jaxconv._layer",
+    "ConvTranspose": "jaxconv._layer",
+    "swap_convolutions": "jaxconv._swap",
+}
+
+
+def __getattr__(name):
+    if name not in _NEEDS_FLAX:
+        raise AttributeError(f"module 'jaxconv' has no attribute {name!r}")
+    import importlib
+
+    try:
+        module = importlib.import_module(_NEEDS_FLAX[name])
+    except ModuleNotFoundError as error:
+        if error.name != "flax" and not (error.name or "").startswith("flax."):
+            raise
+        raise ImportError(
+            f"jaxconv.{name} is a Flax layer and Flax is not installed: pip install 'jaxconv[flax]'"
+        ) from None
+    return getattr(module, name)
+
+
+def __dir__():
+    return sorted(__all__)

@@ -134,7 +134,8 @@ def pytest_addoption(parser):
         "--lib",
         action="store_true",
         help="collect only the library's tests (marked lib), which need nothing beyond jaxconv, "
-        "jax, flax, numpy and the test tools: for an environment made by `pip install .[test]`",
+        "jax, flax, numpy and the test tools: for an environment made by "
+        "`pip install '.[flax,test]'`",
     )
 
 
