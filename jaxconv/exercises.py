@@ -153,7 +153,9 @@ def _new_ingredient(case: _Case) -> str:
             "kw = w.shape[1] columns)"
         )
     if case.stride > 1 and not any(c.stride > 1 for c in earlier):
-        return f" (the first case with a stride: does window (y, x) start at row y*{case.stride}?)"
+        return (
+            f" (the first case with a stride: does window (oy, ox) start at row oy*{case.stride}?)"
+        )
     return ""
 
 
@@ -236,7 +238,7 @@ def _compare(
 
     ``mistakes``: (wrong answer, what it means) pairs, tried in order when the values differ;
     ``shapes``: (wrong shape, what it means) pairs, tried when the shape differs, then
-    ``other_shape``; ``where``: what an index names (``pixel``, ``entry (n, y, x, k)``).
+    ``other_shape``; ``where``: what an index names (``pixel``, ``entry (n, oy, ox, k)``).
     """
     got = _as_array(got, case, what)
     if got.shape != expected.shape:
@@ -352,12 +354,12 @@ def _fold_mistakes(patches, case: _Case, what: str) -> list[tuple[np.ndarray, st
     # a single forgotten ingredient first: where the forward's stride is 1, the report's
     # stride-1, padding-0 fold is just a fold without the padding
     geometries = (
-        (1, p, f"Your {what} equals a fold with stride 1: patch (y, x) starts at row y*{s}"),
+        (1, p, f"Your {what} equals a fold with stride 1: patch (oy, ox) starts at row oy*{s}"),
         (
             s,
             0,
-            f"Your {what} equals a fold without the padding: tap (i, j) of patch (y, x) lands "
-            f"on row y*{s} + i - {p} (and is dropped when that is outside the image)",
+            f"Your {what} equals a fold without the padding: tap (i, j) of patch (oy, ox) lands "
+            f"on row oy*{s} + i - {p} (and is dropped when that is outside the image)",
         ),
         (
             1,
@@ -439,11 +441,11 @@ def check_conv_loops(fn: Callable) -> None:
             (
                 reference.conv2d(x, w[::-1, ::-1], s, p),
                 "Your kernel is flipped (the convolution of signal processing): deep-learning "
-                "convolutions multiply x[y*s + i, x*s + j] by w[i, j], not by w[kh-1-i, kw-1-j]",
+                "convolutions multiply x[oy*s + i, ox*s + j] by w[i, j], not by w[kh-1-i, kw-1-j]",
             ),
             (
                 reference.conv2d(x, w, 1, p)[:, :ho, :wo],
-                f"These are the stride-1 outputs: output pixel (y, x) starts at row y*{s}",
+                f"These are the stride-1 outputs: output pixel (oy, ox) starts at row oy*{s}",
             ),
         ]
         with _reproducible("conv_loops", number):
@@ -482,8 +484,8 @@ def _reorder(patches: np.ndarray, case: _Case, to_pytorch: bool = True) -> np.nd
 def check_unfold(fn: Callable) -> None:
     """Check ``fn(x, kernel_size, stride, padding) -> patches`` (Q3).
 
-    patches ``(N, Ho, Wo, kh·kw·C)``, entry ``[n, y, x, (i·kw + j)·C + c]`` being
-    ``x_padded[n, y·stride + i, x·stride + j, c]``.
+    patches ``(N, Ho, Wo, kh·kw·C)``, entry ``[n, oy, ox, (i·kw + j)·C + c]`` being
+    ``x_padded[n, oy·stride + i, ox·stride + j, c]``.
     """
     for number, conv in enumerate(_CASES, 1):
         x, k, s, p, expected = case("unfold", number).values()
@@ -496,7 +498,7 @@ def check_unfold(fn: Callable) -> None:
             ),
             (
                 reference.unfold(x, k, 1, p)[:, :ho, :wo],
-                f"These are the stride-1 patches: patch (y, x) starts at row y*{s}",
+                f"These are the stride-1 patches: patch (oy, ox) starts at row oy*{s}",
             ),
         ]
         n, _, _, size = expected.shape
@@ -519,7 +521,7 @@ def check_unfold(fn: Callable) -> None:
                 ),
             )
             shapes = [*_forgotten_shapes(conv, size), torch_layout]
-            _compare(got, expected, conv, "unfold", mistakes, shapes, "entry (n, y, x, k)")
+            _compare(got, expected, conv, "unfold", mistakes, shapes, "entry (n, oy, ox, k)")
 
 
 def check_fold(fn: Callable) -> None:

@@ -217,7 +217,7 @@ def test_unfold_pytorch_order():
     rejects(
         exercises.check_unfold,
         lambda x, k, s, p: unfold(x, k, s, p, order="cij"),
-        r"3x2 kernel, stride 1 and padding 0, your unfold differs at entry \(n, y, x, k\) = "
+        r"3x2 kernel, stride 1 and padding 0, your unfold differs at entry \(n, oy, ox, k\) = "
         r"\(\d, \d, \d, \d\): .*PyTorch's \(c, i, j\) order; jaxconv's are \(i, j, c\)",
     )
 
