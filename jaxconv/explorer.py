@@ -1,7 +1,8 @@
 """The notebooks' explorer: one convolution's geometry as the numbers jaxconv computes, and a
 thin ipywidgets layer of sliders that redraws them.
 
-``panels(...)`` returns the arrays; ``draw(panels(...))`` draws them with matplotlib;
+``panels(...)`` returns the arrays; ``draw(panels(...))`` draws them with matplotlib (``show``
+picks some of the four: ``draw(p, show=("unfold", "overlaps", "taps"))``);
 ``explore()`` puts sliders (input size, kernel, stride, padding, dilation, groups, transposed) in
 front of ``draw``. Square images and kernels, one channel, so every number is a pixel label:
 
@@ -133,46 +134,73 @@ def _grid(ax, values, title: str, text=None, cmap: str = "Blues") -> None:
     ax.set_title(title, fontsize=9)
 
 
-def draw(p: dict):
-    """The four panels of ``panels(...)`` in one matplotlib figure, which is returned."""
+PANELS = ("unfold", "overlaps", "taps", "weights")
+_WIDTHS = {"unfold": 1.2, "overlaps": 1, "taps": 1, "weights": 0.8}
+
+
+def _sizes(p: dict) -> str:
+    """The two sizes of the overlap panel, in the direction the figure is read: the forward
+    convolution's input and output, or, transposed, y and what conv_transpose returns."""
+    n_in, n_out = p["input_size"], p["output_size"]
+    if p["transposed"]:
+        return f"y {n_out}×{n_out}, output {n_in}×{n_in}"
+    return f"input {n_in}×{n_in}, output {n_out}×{n_out}"
+
+
+def draw(p: dict, show: tuple[str, ...] = PANELS):
+    """The panels of ``panels(...)`` named in ``show`` (of :data:`PANELS`, drawn in that
+    order) in one matplotlib figure, which is returned."""
+    unknown = [name for name in show if name not in PANELS]
+    if unknown or not show:
+        raise ValueError(f"show names panels among {', '.join(PANELS)}, not {show!r}")
     try:
         import matplotlib.pyplot as plt
     except ImportError as err:
         raise ImportError(_MISSING.format("matplotlib")) from err
+    shown = [name for name in PANELS if name in show]
     fig, axes = plt.subplots(
-        1, 4, figsize=(14, 3.6), gridspec_kw={"width_ratios": [1.2, 1, 1, 0.8]}
+        1,
+        len(shown),
+        figsize=(3.5 * len(shown), 3.6),
+        gridspec_kw={"width_ratios": [_WIDTHS[name] for name in shown]},
+        squeeze=False,
     )
+    axis = dict(zip(shown, axes[0]))
     labels, counts, taps = p["unfold_labels"], p["overlap_counts"], p["gradient_taps"]
-    n_in, n_out = p["input_size"], p["output_size"]
     source = "conv_transpose: y" if p["transposed"] else "the gradient of output"
-    _grid(
-        axes[0],
-        labels > 0,
-        f"unfold: {labels.shape[0]} patches × {labels.shape[1]} taps\n(pixel labels, · = padding)",
-        np.where(labels == 0, "·", labels.astype(str)),
-    )
-    _grid(
-        axes[1],
-        counts,
-        f"fold(unfold(ones)): patches over each pixel\ninput {n_in}×{n_in}, output {n_out}×{n_out}",
-        counts,
-        "Greens",
-    )
-    _grid(
-        axes[2],
-        taps > 0,
-        f"{source} pixel {p['position']}:\nwhich tap lands where (0: none)",
-        taps,
-        "Oranges",
-    )
-    c = 2 * p["groups"]
-    _grid(
-        axes[3],
-        p["kernel_matrix"],
-        f"weights that exist, groups {p['groups']}:\n(k·k·{c}) × {c} kernel matrix",
-        None,
-        "Purples",
-    )
+    if "unfold" in axis:
+        _grid(
+            axis["unfold"],
+            labels > 0,
+            f"unfold: {labels.shape[0]} patches × {labels.shape[1]} taps\n"
+            "(pixel labels, · = padding)",
+            np.where(labels == 0, "·", labels.astype(str)),
+        )
+    if "overlaps" in axis:
+        _grid(
+            axis["overlaps"],
+            counts,
+            f"fold(unfold(ones)): patches over each pixel\n{_sizes(p)}",
+            counts,
+            "Greens",
+        )
+    if "taps" in axis:
+        _grid(
+            axis["taps"],
+            taps > 0,
+            f"{source} pixel {p['position']}:\nwhich tap lands where (0: none)",
+            taps,
+            "Oranges",
+        )
+    if "weights" in axis:
+        c = 2 * p["groups"]
+        _grid(
+            axis["weights"],
+            p["kernel_matrix"],
+            f"weights that exist, groups {p['groups']}:\n(k·k·{c}) × {c} kernel matrix",
+            None,
+            "Purples",
+        )
     kind = "transposed convolution of y: " if p["transposed"] else ""
     fig.suptitle(
         f"{kind}size {p['size']}, kernel {p['kernel']}, stride {p['stride']}, padding "

@@ -57,10 +57,14 @@ def unfold(x, kernel_size, stride, padding, order="ijc", use_stride=True, use_pa
     return patches.reshape(n, ho, wo, -1)
 
 
-def fold(patches, input_shape, kernel_size, stride, padding, average=False):
+def fold(patches, input_shape, kernel_size, stride, padding, average=False, order="ijc"):
     n, h, w, c = input_shape
     kh, kw = kernel_size
-    taps = np.asarray(patches).reshape(*patches.shape[:3], kh, kw, c)
+    if order == "cij":
+        taps = np.asarray(patches).reshape(*patches.shape[:3], c, kh, kw)  # (N, Ho, Wo, C, kh, kw)
+        taps = taps.transpose(0, 1, 2, 4, 5, 3)  # (N, Ho, Wo, kh, kw, C)
+    else:
+        taps = np.asarray(patches).reshape(*patches.shape[:3], kh, kw, c)
     xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c))
     counts = np.zeros_like(xp)
     for i in range(taps.shape[1]):
@@ -75,12 +79,15 @@ def fold(patches, input_shape, kernel_size, stride, padding, average=False):
     return xp[:, padding : padding + h, padding : padding + w]
 
 
-def conv_backward(x, w, g, stride, padding, fold_u=False, report_fold=False, flip=False):
+def conv_backward(
+    x, w, g, stride, padding, fold_u=False, report_fold=False, flip=False, torch_w=False
+):
     kh, kw, c_in, c_out = w.shape
     u = unfold(x, (kh, kw), stride, padding)  # (N, Ho, Wo, K)
     dw = (u.reshape(-1, kh * kw * c_in).T @ np.asarray(g).reshape(-1, c_out)).reshape(w.shape)
     w_used = w[::-1, ::-1] if flip else w
-    du = (np.asarray(g).reshape(-1, c_out) @ w_used.reshape(-1, c_out).T).reshape(u.shape)
+    w_flat = w_used.reshape(c_out, -1).T if torch_w else w_used.reshape(-1, c_out)  # (K, C_out)
+    du = (np.asarray(g).reshape(-1, c_out) @ w_flat.T).reshape(u.shape)
     folded = u if fold_u else du
     s, p = (1, 0) if report_fold else (stride, padding)
     return fold(folded, x.shape, (kh, kw), s, p), dw
@@ -116,6 +123,7 @@ def test_importable_from_the_package():
 
     assert again is exercises
     assert set(exercises.__all__) == {
+        "case",
         "check_output_size",
         "check_conv_loops",
         "check_unfold",
@@ -149,6 +157,7 @@ def rejects(check, fn, *patterns):
         (lambda n, k, s, p: (n + p - k) // s + 1, r"returned 4, expected 5: .*both sides"),
         (lambda n, k, s, p: n + 2 * p - k + 1, r"stride=2.*returned 5, expected 3: .*stride 1"),
         (lambda n, k, s, p: float((n + 2 * p - k) // s + 1), r"returned 3\.0.*return an int"),
+        (lambda n, k, s, p: (n + 2 * p - k) // s, r"returned 2, expected 3: the \+1 is missing"),
     ],
 )
 def test_output_size_mistakes(wrong, pattern):
@@ -208,8 +217,8 @@ def test_unfold_pytorch_order():
     rejects(
         exercises.check_unfold,
         lambda x, k, s, p: unfold(x, k, s, p, order="cij"),
-        r"padding 1, your unfold differs at pixel .*PyTorch's \(c, i, j\) order; jaxconv's are "
-        r"\(i, j, c\)",
+        r"3x2 kernel, stride 1 and padding 0, your unfold differs at entry \(n, oy, ox, k\) = "
+        r"\(\d, \d, \d, \d\): .*PyTorch's \(c, i, j\) order; jaxconv's are \(i, j, c\)",
     )
 
 
@@ -364,8 +373,8 @@ def test_unpadded_loops_that_crash_are_pointed_at_the_padding():
     rejects(
         exercises.check_conv_loops,
         unpadded,
-        r"padding 1, your convolution raised ValueError: .*the first case with padding: is x "
-        r"padded by 1 on each side\?",
+        r"padding 1, your convolution raised ValueError: .*is x padded by 1 on each side\? Given x "
+        r"padded by hand and padding 0, your convolution is right\)",
     )
 
 
@@ -423,3 +432,158 @@ def test_backward_by_transposed_convolution_without_output_padding():
         r"stride 2 and padding 0, your dx has shape \(1, 7, 5, 3\), expected \(1, 7, 6, 3\): the "
         r"last rows or columns, .*output_padding",
     )
+
+
+# ---------------------------------------------------------------------------
+# Hints that point where the mistake is, and the failing case's arrays
+
+
+def test_non_square_kernel_comes_before_padding():
+    def swapped(x, w, s, p):  # kh and kw swapped, so the windows are kw x kh
+        return conv_loops(x, w.transpose(1, 0, 2, 3), s, p)
+
+    message = rejects(
+        exercises.check_conv_loops,
+        swapped,
+        r"^with x of shape \(2, 5, 6, 2\), a 3x2 kernel, stride 1 and padding 0, your output has "
+        r"shape \(2, 4, 4, 3\), expected \(2, 3, 5, 3\): .*kh and kw swapped",
+    )
+    assert "padded" not in message
+
+
+def test_padding_hint_only_when_right_on_a_padded_input():
+    def crashes_on_padding(x, w, s, p):
+        if p:
+            raise IndexError("index 6 is out of bounds")
+        return conv_loops(x, w, s, p)
+
+    def crashes_on_padding_in_unfold(x, k, s, p):
+        if p:
+            raise IndexError("index 6 is out of bounds")
+        return unfold(x, k, s, p)
+
+    rejects(exercises.check_conv_loops, crashes_on_padding, r"is x padded by 1 on each side\?")
+    rejects(exercises.check_unfold, crashes_on_padding_in_unfold, r"padded by 1 .*your unfold is")
+
+
+def test_padding_hint_not_given_when_the_padded_input_does_not_help():
+    def crashes_when_padded_and_otherwise_wrong(x, w, s, p):
+        if p:
+            raise IndexError("index 6 is out of bounds")
+        return conv_loops(x, w, s, p) + (x.shape[1] == 7)  # wrong where x was padded by 1
+
+    message = rejects(
+        exercises.check_conv_loops,
+        crashes_when_padded_and_otherwise_wrong,
+        r"padding 1, your convolution raised IndexError: index 6 is out of bounds\n",
+    )
+    assert "padded" not in message
+
+
+def test_backward_half_fix_with_jaxconvs_fold_of_stride_1_padding_0():
+    def half_fix(x, w, g, s, p):  # the report's fold of dU, with jaxconv.fold
+        c_out = w.shape[-1]
+        du = (g.reshape(-1, c_out) @ w.reshape(-1, c_out).T).reshape(*g.shape[:3], -1)
+        dx = jaxconv.fold(jnp.asarray(du), x.shape, w.shape[:2], stride=1, padding=0)
+        return dx, conv_backward(x, w, g, s, p)[1]
+
+    message = rejects(
+        exercises.check_conv_backward,
+        half_fix,
+        r"padding 1, your backward raised ValueError: .*\(is fold given the forward's stride and "
+        r"padding\?\)\nexercises\.case\('conv_backward', 3\) gives this case's arrays$",
+    )
+    assert "padded" not in message
+
+
+def test_fold_of_another_geometry_that_raises():
+    def stride_1_padding_0(u, shape, k, s, p):
+        return jaxconv.fold(jnp.asarray(u), shape, k, stride=1, padding=0)
+
+    rejects(
+        exercises.check_fold,
+        stride_1_padding_0,
+        r"padding 1, your fold raised ValueError: .*does your fold use the stride and padding it "
+        r"is given\?",
+    )
+
+
+def test_backward_dx_of_the_wrong_shape_asks_for_the_forwards_geometry():
+    def wrong_shape(x, w, g, s, p):
+        dx, dw = conv_backward(x, w, g, s, p)
+        return (dx[:, 1:] if p else dx), dw
+
+    rejects(
+        exercises.check_conv_backward,
+        wrong_shape,
+        r"padding 1, your dx has shape \(2, 4, 6, 2\), expected \(2, 5, 6, 2\): is fold given the "
+        r"forward's stride and padding\?",
+    )
+
+
+def test_fold_in_pytorch_order():
+    rejects(
+        exercises.check_fold,
+        lambda u, shape, k, s, p: fold(u, shape, k, s, p, order="cij"),
+        r"3x2 kernel, stride 1 and padding 0, your fold differs .*PyTorch's \(c, i, j\) order",
+    )
+
+
+def test_backward_with_a_pytorch_style_kernel_matrix():
+    rejects(
+        exercises.check_conv_backward,
+        lambda x, w, g, s, p: conv_backward(x, w, g, s, p, torch_w=True),
+        r"^with x of shape \(2, 5, 6, 2\), a 3x2 kernel, stride 1 and padding 0, your dx differs "
+        r".*PyTorch-style, w\.reshape\(C_out, K\); the kernel \(kh, kw, C_in, C_out\) flattens to "
+        r"\(kh\*kw\*C_in, C_out\)",
+    )
+
+
+def test_output_shape_without_the_plus_one():
+    def no_plus_one(x, w, s, p):
+        return conv_loops(x, w, s, p)[:, :-1, :-1]
+
+    rejects(exercises.check_conv_loops, no_plus_one, r"shape \(1, 2, 2, 1\), .*the \+1 missing")
+
+
+def test_every_failure_names_the_call_that_gives_its_arrays():
+    message = rejects(
+        exercises.check_fold,
+        lambda u, shape, k, s, p: fold(u, shape, k, s, p, average=True),
+        r"\nexercises\.case\('fold', 1\) gives this case's arrays$",
+    )
+    assert message.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "check, right",
+    [
+        ("conv_loops", conv_loops),
+        ("unfold", unfold),
+        ("fold", fold),
+        ("conv_backward", conv_backward),
+    ],
+)
+def test_case_gives_the_inputs_by_argument_name_and_the_expected_output(check, right):
+    for number in (1, 5):
+        data = exercises.case(check, number)
+        *inputs, expected = data.values()
+        got = right(*inputs)
+        pairs = zip(got, expected) if check == "conv_backward" else [(got, expected)]
+        for got_part, expected_part in pairs:
+            np.testing.assert_array_equal(got_part, expected_part)
+    assert list(exercises.case("fold", 2)) == [
+        "patches",
+        "input_shape",
+        "kernel_size",
+        "stride",
+        "padding",
+        "expected",
+    ]
+
+
+def test_case_refuses_unknown_checks_and_numbers():
+    with pytest.raises(ValueError, match="pick one of conv_loops, unfold, fold, conv_backward"):
+        exercises.case("output_size", 1)
+    with pytest.raises(ValueError, match="cases 1 to 6, not 0"):
+        exercises.case("fold", 0)

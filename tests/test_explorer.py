@@ -106,3 +106,18 @@ def test_missing_matplotlib_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'jaxconv\[docs\]'"):
         explorer.draw(explorer.panels(3, 1))
+
+
+def test_draw_shows_only_the_panels_asked_for():
+    fig = explorer.draw(explorer.panels(7, 2, stride=3), show=("unfold", "taps", "overlaps"))
+    titles = [axes.get_title() for axes in fig.axes]
+    assert len(titles) == 3
+    assert titles[0].startswith("unfold") and titles[1].startswith("fold(unfold")
+    assert "which tap" in titles[2] and not any("weights" in t for t in titles)
+    with pytest.raises(ValueError, match="show names panels among unfold, overlaps, taps"):
+        explorer.draw(explorer.panels(3, 1), show=("groups",))
+
+
+def test_transposed_titles_give_y_then_the_output():
+    fig = explorer.draw(explorer.panels(3, 3, stride=2, padding=1, transposed=True))
+    assert "y 3×3, output 5×5" in fig.axes[1].get_title()

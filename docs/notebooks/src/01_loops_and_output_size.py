@@ -124,7 +124,8 @@ exercises.check_conv_loops(conv_loops)
 
 # %% [markdown]
 # Your loops and jaxconv's convolution (one matrix product, next notebook) agree. A vertical
-# edge detector on a white square:
+# edge detector on a square of ones (colours run from red, negative, through white, zero, to
+# blue, positive: the square is light blue):
 
 # %%
 square = np.zeros((1, 12, 12, 1))

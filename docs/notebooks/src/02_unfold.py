@@ -51,8 +51,8 @@ plt.show()
 
 # %% [markdown]
 # **Exercise 3.** Write `unfold(x, kernel_size, stride, padding)` for x `(N, H, W, C)`,
-# returning `(N, Ho, Wo, kh·kw·C)`. Entry `(i·kw + j)·C + c` of patch `(y, x)` is
-# `x_padded[n, y·stride + i, x·stride + j, c]`: the order `(i, j, c)` of
+# returning `(N, Ho, Wo, kh·kw·C)`. Entry `(i·kw + j)·C + c` of patch `(oy, ox)` is
+# `x_padded[n, oy·stride + i, ox·stride + j, c]`: the order `(i, j, c)` of
 # `w.reshape(-1, C_out)`. (PyTorch's `F.unfold` orders them `(c, i, j)`: the check knows.)
 
 
@@ -64,10 +64,10 @@ def unfold(x, kernel_size, stride, padding):
     # BEGIN SOLUTION
     xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     patches = np.zeros((n, ho, wo, kh * kw * c))
-    for y in range(ho):
-        for x_ in range(wo):
-            patch = xp[:, y * stride : y * stride + kh, x_ * stride : x_ * stride + kw]
-            patches[:, y, x_] = patch.reshape(n, kh * kw * c)  # (N, kh, kw, C) -> (N, kh·kw·C)
+    for oy in range(ho):
+        for ox in range(wo):
+            patch = xp[:, oy * stride : oy * stride + kh, ox * stride : ox * stride + kw]
+            patches[:, oy, ox] = patch.reshape(n, kh * kw * c)  # (N, kh, kw, C) -> (N, kh·kw·C)
     return patches
     # END SOLUTION
     # BEGIN STUB

@@ -41,12 +41,12 @@ from jaxconv import exercises, explorer
 
 # %% [markdown]
 # `fold(unfold(ones))` is not ones but the number of patches over each pixel (second panel).
-# With stride 2 and a dilated kernel some pixels are read by no patch at all, and the third
-# panel shows where output pixel (1, 1)'s gradient goes back to, tap by tap:
+# With a 2×2 kernel and stride 3 some pixels are read by no patch at all, and the third panel
+# shows where output pixel (1, 1)'s gradient goes back to, tap by tap:
 
 # %%
 print(explorer.panels(4, 3, stride=1, padding=1)["overlap_counts"])
-explorer.draw(explorer.panels(7, 3, stride=2, padding=1, dilation=2))
+explorer.draw(explorer.panels(7, 2, stride=3, padding=1), show=("unfold", "overlaps", "taps"))
 plt.show()
 
 # %% [markdown]

@@ -94,7 +94,7 @@ def fixed_backward(x, w, g, stride, padding):
     return jaxconv.fold(du, x.shape, (kh, kw), stride, padding), dw
     # END SOLUTION
     # BEGIN STUB
-    # return jaxconv.fold(u, x.shape, (kh, kw), stride=1, padding=0), dw  # the report's
+    # return jaxconv.fold(u, x.shape, (kh, kw), stride=1, padding=0), dw  # your code here
     # END STUB
 
 

@@ -66,8 +66,11 @@ print(jaxconv.unfold(rows, 4, padding="SAME")[0].astype(int))  # 0: the padding
 # channel), so the block pattern repeats once per tap):
 
 # %%
+weights = explorer.kernel_matrix(2, 2)  # (k·k·C_in, C_out) = (16, 4)
 plt.figure(figsize=(2, 4))
-plt.imshow(explorer.kernel_matrix(2, 2), cmap="Purples")
+plt.imshow(weights, cmap="Purples")
+plt.xticks(range(weights.shape[1]))
+plt.yticks(range(0, weights.shape[0], 4))
 plt.xlabel("output channel")
 plt.ylabel("(tap, input channel)")
 plt.show()

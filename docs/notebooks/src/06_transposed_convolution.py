@@ -122,3 +122,6 @@ exercises.check_conv_backward(backward_by_transpose)
 # %% [markdown]
 # That is the whole course of the guide's chapters 1-6. The guide goes on with what the
 # trained networks learned (chapter 7) and a training loop in 25 lines (chapter 8).
+#
+# Next: notebook 07, `07_backward_as_convolution.ipynb`: unfold as a matrix, fold as its
+# transpose, and the backward as two convolutions.

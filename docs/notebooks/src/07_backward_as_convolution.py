@@ -49,7 +49,7 @@ from jaxconv import lessons
 #
 # ![the forward](../figures/anim_forward.gif)
 #
-# The input gradient is fold: tap (i, j) adds `g[y, x]·W[i, j]` at `(2y + i, 2x + j)` of the
+# The input gradient is fold: tap (i, j) adds `g[oy, ox]·W[i, j]` at `(2oy + i, 2ox + j)` of the
 # padded frame, then the padding ring is dropped.
 #
 # ![the input gradient as fold](../figures/anim_input_grad.gif)
@@ -65,7 +65,7 @@ from jaxconv import lessons
 # Entry (o, t) of U copies `x[2o + t − 1]` (zero in the padding). So `vec(U) = J x` with a
 # matrix J of zeros and ones, shape `(O·k, length) = (9, 5)`.
 #
-# **Exercise 1.** Build J by hand: row `o·k + t` has a 1 in column `o·stride + t − padding`
+# **Exercise 9.** Build J by hand: row `o·k + t` has a 1 in column `o·stride + t − padding`
 # when that column exists.
 
 
@@ -92,19 +92,37 @@ def unfold_matrix(length, kernel, stride, padding):
 def check_unfold_matrix(unfold_matrix):
     for case in [(5, 3, 2, 1), (7, 2, 3, 0), (6, 4, 1, 2)]:
         expected = lessons.unfold_matrix_1d(*case)  # jax.jacobian of jaxconv.unfold
-        got = np.asarray(unfold_matrix(*case))
+        try:
+            got = np.asarray(unfold_matrix(*case))
+        except IndexError as err:
+            raise AssertionError(
+                f"length, kernel, stride, padding = {case}: your unfold_matrix raised IndexError: "
+                f"{err}. A column o·stride + t − padding outside 0 … length − 1 is a tap in the "
+                "padding: it reads a zero, so its row of J stays all zeros; skip it"
+            ) from err
         assert got.shape == expected.shape, (
-            f"length, kernel, stride, padding = {case}: your J should be (windows·kernel, length) = "
-            f"{expected.shape}, got {got.shape}"
+            f"length, kernel, stride, padding = {case}: your J should be (windows·kernel, "
+            f"length) = {expected.shape}, got {got.shape}"
         )
         wrong = np.argwhere(got != expected)
         if len(wrong):
             row, column = wrong[0]
             o, t = divmod(row, case[1])
+            if not expected[row].any():  # a tap in the padding: its row is all zeros
+                column_of_tap = o * case[2] + t - case[3]
+                hint = (
+                    f"Tap {t} of window {o} is in the padding (column {column_of_tap}): a tap in "
+                    "the padding has no column; a negative index wraps around in NumPy"
+                )
+            else:
+                hint = (
+                    "Window o starts at o·stride − padding; did you forget the stride or the "
+                    "padding?"
+                )
             raise AssertionError(
                 f"length, kernel, stride, padding = {case}: your row {row} (window {o}, tap {t}) "
                 f"column {column} is {got[row, column]:g}, expected {expected[row, column]:g}. "
-                "Window o starts at o·stride − padding; did you forget the stride or the padding?"
+                + hint
             )
     print("J is unfold's Jacobian for every case.")
 
@@ -160,7 +178,7 @@ print(
 #
 # A convolution is bilinear in (X, W), so its JVP is the product rule.
 #
-# **Exercise 2.** Return the tangent of `conv(x, kernel)` in the direction `(dx, dkernel)`,
+# **Exercise 10.** Return the tangent of `conv(x, kernel)` in the direction `(dx, dkernel)`,
 # using `conv(a, b)` (stride 2, padding 1) as many times as you need.
 
 
@@ -174,7 +192,7 @@ def conv_tangent(x, kernel, dx, dkernel):
     return conv(dx, kernel) + conv(x, dkernel)
     # END SOLUTION
     # BEGIN STUB
-    # return conv(dx, dkernel)
+    # return conv(dx, dkernel)  # your code here
     # END STUB
 
 
