@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxconv import _batch_tiles
 from jaxconv._patches import fold_taps, pad_input, tap_views, unfold_taps
 from jaxconv._shapes import ConvGeometry
 
@@ -91,17 +92,16 @@ def _dense_forward(x, kernel, geometry, precision):
     return y.astype(x.dtype).reshape(n, *geometry.output_size, c_out)  # (N, *O, C_out)
 
 
-def _dense_weight_grad(x, kernel_shape, g, geometry, precision):
+def _dense_weight_grad_sum(x, kernel_shape, g, geometry, precision):
     patches = unfold_taps(x, geometry)  # (N, *O, T, C_in)
     # A 2-D contraction over M: XLA's CPU dot runs faster on it than on the same
     # einsum over (n, *spatial) (docs/performance.md).
     u = patches.reshape(-1, geometry.num_taps * x.shape[-1])  # (M, K)
     g_rows = g.reshape(-1, kernel_shape[-1])  # (M, C_out)
     acc = _accumulation_dtype(u.dtype)
-    dw = jnp.einsum(
+    return jnp.einsum(
         "mk,mo->ko", u, g_rows, precision=precision, preferred_element_type=acc
-    )  # (K, C_out)
-    return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C_in, C_out)
+    )  # (K, C_out), in the accumulation dtype
 
 
 def _dense_patch_grad(kernel, g, geometry, precision):
@@ -142,15 +142,14 @@ def _grouped_forward(x, kernel, geometry, groups, precision):
     return y.astype(x.dtype).reshape(n, *geometry.output_size, c_out)  # (N, *O, C_out)
 
 
-def _grouped_weight_grad(x, kernel_shape, g, geometry, groups, precision):
+def _grouped_weight_grad_sum(x, kernel_shape, g, geometry, groups, precision):
     o = kernel_shape[-1] // groups
     u = _patches_by_group(x, geometry, groups)  # (G, M, T·C)
     g_rows = g.reshape(-1, groups, o).transpose(1, 0, 2)  # (G, M, O)
     acc = _accumulation_dtype(x.dtype)
-    dw = jnp.einsum(
+    return jnp.einsum(
         "gmk,gmo->kgo", u, g_rows, precision=precision, preferred_element_type=acc
-    )  # (T·C, G, O)
-    return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C, C_out)
+    )  # (T·C, G, O), in the accumulation dtype
 
 
 def _grouped_patch_grad(kernel, g, geometry, groups, precision):
@@ -198,14 +197,24 @@ def _depthwise_patch_grads(kernel, g, geometry, groups):
 
 
 # ---------------------------------------------------------------------------
-# One forward and one backward for every kind, chosen by the groups.
+# One forward and one backward for every kind, chosen by the groups; a large batch's patch
+# matrix in tiles of whole examples (``_batch_tiles`` derives why that is the same product).
 
 
 def _is_depthwise(c_in: int, groups: int) -> bool:
     return groups > 1 and groups == c_in
 
 
-def forward(x, kernel, geometry: ConvGeometry, groups: int, precision):
+def _examples_per_tile(n, geometry, c_in, dtype, groups):
+    """Depthwise has no patch matrix and is never tiled; the others by ``_batch_tiles``."""
+    if _is_depthwise(c_in, groups):
+        return n
+    return _batch_tiles.examples_per_tile(
+        n, _batch_tiles.patch_bytes_per_example(geometry, c_in, dtype)
+    )
+
+
+def _forward_untiled(x, kernel, geometry, groups, precision):
     if groups == 1:
         return _dense_forward(x, kernel, geometry, precision)
     if _is_depthwise(x.shape[-1], groups):
@@ -213,18 +222,31 @@ def forward(x, kernel, geometry: ConvGeometry, groups: int, precision):
     return _grouped_forward(x, kernel, geometry, groups, precision)
 
 
+def forward(x, kernel, geometry: ConvGeometry, groups: int, precision):
+    """Y = unfold(X) W (per group; per tap for depthwise), in tiles of whole examples."""
+    tile = _examples_per_tile(x.shape[0], geometry, x.shape[-1], x.dtype, groups)
+    return _batch_tiles.map_over_tiles(
+        lambda x_tile: _forward_untiled(x_tile, kernel, geometry, groups, precision), x, tile
+    )
+
+
 def weight_grad(x, kernel_shape, g, geometry: ConvGeometry, groups: int, precision):
-    """dL/dW: Uᵀ g' (per group; per tap for depthwise)."""
-    if groups == 1:
-        return _dense_weight_grad(x, kernel_shape, g, geometry, precision)
+    """dL/dW: Uᵀ g' (per group; per tap for depthwise), summed over tiles of whole examples in
+    the accumulation dtype."""
     if _is_depthwise(x.shape[-1], groups):
         return _depthwise_weight_grad(x, kernel_shape, g, geometry)
-    return _grouped_weight_grad(x, kernel_shape, g, geometry, groups, precision)
+
+    def tile_sum(x_tile, g_tile):  # (K, C_out) or (T·C, G, O), in the accumulation dtype
+        if groups == 1:
+            return _dense_weight_grad_sum(x_tile, kernel_shape, g_tile, geometry, precision)
+        return _grouped_weight_grad_sum(x_tile, kernel_shape, g_tile, geometry, groups, precision)
+
+    tile = _examples_per_tile(x.shape[0], geometry, x.shape[-1], x.dtype, groups)
+    dw = _batch_tiles.sum_over_tiles(tile_sum, x, g, tile)  # (K, C_out) or (T·C, G, O)
+    return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C, C_out)
 
 
-def input_grad(kernel, g, geometry: ConvGeometry, groups: int, precision):
-    """dL/dX: fold(g' Wᵀ) (per group; per tap for depthwise). fold sums up to T overlapping
-    taps, so the accumulation dtype is kept until after it."""
+def _input_grad_untiled(kernel, g, geometry, groups, precision):
     c_in = kernel.shape[-2] * groups
     if _is_depthwise(c_in, groups):
         taps = _depthwise_patch_grads(kernel, g, geometry, groups)  # T × (N, *O, C_in)
@@ -235,3 +257,13 @@ def input_grad(kernel, g, geometry: ConvGeometry, groups: int, precision):
             du = _grouped_patch_grad(kernel, g, geometry, groups, precision)  # (N, *O, T, C_in)
         taps = [du[..., t, :] for t in range(geometry.num_taps)]  # T × (N, *O, C_in)
     return fold_taps(taps, geometry).astype(g.dtype)  # (N, *S, C_in)
+
+
+def input_grad(kernel, g, geometry: ConvGeometry, groups: int, precision):
+    """dL/dX: fold(g' Wᵀ) (per group; per tap for depthwise), in tiles of whole examples. fold
+    sums up to T overlapping taps, so the accumulation dtype is kept until after it."""
+    c_in = kernel.shape[-2] * groups
+    tile = _examples_per_tile(g.shape[0], geometry, c_in, g.dtype, groups)
+    return _batch_tiles.map_over_tiles(
+        lambda g_tile: _input_grad_untiled(kernel, g_tile, geometry, groups, precision), g, tile
+    )
