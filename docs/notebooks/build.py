@@ -90,9 +90,17 @@ def notebook(text: str, solutions: bool = False) -> nbformat.NotebookNode:
     return nb
 
 
+def with_setup_cell(text: str) -> str:
+    """``text`` with its ``# SET-UP CELL`` line replaced by the one set-up cell of every notebook
+    (``src/_setup_cell.py``, its docstring and cell marker left out)."""
+    setup = (SOURCES / "_setup_cell.py").read_text()
+    setup = setup[setup.index("# %%\n") + len("# %%\n") :]
+    return re.sub(r"^# SET-UP CELL\b.*\n", lambda _: setup, text, count=1, flags=re.M)
+
+
 def pair(source: Path) -> dict[Path, nbformat.NotebookNode]:
     """The two unexecuted notebooks of ``source``, by the path each is written to."""
-    exercise, solution = versions(source.read_text())
+    exercise, solution = versions(with_setup_cell(source.read_text()))
     return {
         HERE / f"{source.stem}.ipynb": notebook(exercise),
         SOLUTIONS / f"{source.stem}.ipynb": notebook(solution, solutions=True),
