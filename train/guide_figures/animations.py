@@ -39,6 +39,13 @@ def _write(fig, draw_frame, count: int, out: Path, name: str) -> Path:
     return path
 
 
+def _show_kept(fig, ax, total, label, title):
+    """The last frame of a fold: the padded sum, the kept SIZE×SIZE inside boxed in green."""
+    show_grid(ax, total, label, cmap="RdBu", vmin=-12, vmax=12)
+    ax.add_patch(mpatches.Rectangle((P - 0.5, P - 0.5), SIZE, SIZE, fill=False, ec="C2", lw=3))
+    fig.suptitle(title, fontsize=10)
+
+
 def _outline(ax, row, col, size=K, step=1, color="red"):
     """A box around the cells a window covers; with taps ``step`` > 1 apart, one box per tap."""
     if step == 1:
@@ -172,19 +179,12 @@ def draw_input_grad(out: Path) -> dict:
                 fontsize=10,
             )
         else:
-            show_grid(
+            _show_kept(
+                fig,
                 axes[2],
                 r["frames"][-1]["total"],
                 f"kept: dX {SIZE}×{SIZE} (green)",
-                cmap="RdBu",
-                vmin=-12,
-                vmax=12,
-            )
-            axes[2].add_patch(
-                mpatches.Rectangle((P - 0.5, P - 0.5), SIZE, SIZE, fill=False, ec="C2", lw=3)
-            )
-            fig.suptitle(
-                "dX = fold(dU): the padding ring outside the green box is dropped", fontsize=10
+                "dX = fold(dU): the padding ring outside the green box is dropped",
             )
 
     fig.subplots_adjust(top=0.78)
@@ -333,19 +333,12 @@ def draw_transposed(out: Path) -> dict:
                 fontsize=10,
             )
         else:
-            show_grid(
+            _show_kept(
+                fig,
                 axes[2],
                 r["frames"][-1]["total"],
                 f"kept: output {SIZE}×{SIZE} (green)",
-                cmap="RdBu",
-                vmin=-12,
-                vmax=12,
-            )
-            axes[2].add_patch(
-                mpatches.Rectangle((P - 0.5, P - 0.5), SIZE, SIZE, fill=False, ec="C2", lw=3)
-            )
-            fig.suptitle(
-                f"conv_transpose(y, kernel, stride {S}, padding {P}): the ring dropped", fontsize=10
+                f"conv_transpose(y, kernel, stride {S}, padding {P}): the ring dropped",
             )
 
     fig.subplots_adjust(top=0.78)
