@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+# tests/ for its helpers, the repository root for train (run from the repository, not installed)
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
 from synthetic import blob_datasets  # noqa: E402
 
