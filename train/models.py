@@ -40,7 +40,7 @@ def init_model(make_model: Callable[[nnx.Rngs], nnx.Module], seed: int) -> nnx.M
     Drawn eagerly, every initializer's random draw is compiled on its own, and threefry's bits take
     the better part of a second each to compile on a CPU: several seconds of a short run's start-up
     (docs/performance.md, "Start-up"). The program runs once, so it is compiled unoptimized
-    (XLA's backend optimization level 0), which compiles ~3x faster; the parameters may then differ
+    (XLA's backend optimization level 0), which compiles faster; the parameters may then differ
     from the eager draw in the last bit of float32. The seed is an argument, not a constant, so
     every seed shares one compiled program (and one entry of the compilation cache).
     """

@@ -109,7 +109,7 @@ class Steps:
     def _call(self, name: str, jitted, state, *args):
         """Compile ``jitted`` once per shape of ``args`` (timed into compile_seconds), then run it
         on ``(state, *args)``. The state (or parameters) has one shape per Steps, so it stays out
-        of the key (flattening it on every call cost 84 us of Python per call)."""
+        of the key (flattening it would cost Python time on every call)."""
         leaves, structure = jax.tree.flatten(args)
         key = (name, structure, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
         if key not in self._compiled:
@@ -204,7 +204,7 @@ class Steps:
                 "opt_state": opt_state,
             }
             # A padding step computes and is then discarded: cheaper than lax.cond, whose branch
-            # copies the state in and out on every step (7% of a batch-16 step on the CPU).
+            # copies the state in and out on every step (docs/performance.md, "The training loop").
             state = jax.tree.map(lambda new, old: jnp.where(is_valid, new, old), updated, state)
             correct = jnp.sum(jnp.argmax(logits, -1) == batch_labels)
             sums = jnp.stack([losses.sum(), correct, losses.size]) * is_valid

@@ -1,8 +1,10 @@
 """Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
 
-    python -m train.report --workdir reports/full          # roughly 1.5-2 hours on 2 CPU cores
-    python -m train.report --workdir reports/full --jobs 2 # two runs at a time: ~70 min on 2 cores
+    python -m train.report --workdir reports/full          # one run at a time
+    python -m train.report --workdir reports/full --jobs 2 # two at a time, each on its cores
     python -m train.report --workdir /tmp/report --quick   # a smoke test (CI runs it)
+
+(How long each takes: docs/performance.md.)
 
 The experiments are entries in configs/report.py: variants of configs/fixed.py
 and configs/varres.py trained by the same code as train.fixed and train.varres,

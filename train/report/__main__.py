@@ -36,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=1,
         help="train this many runs at once, each process on its share of the CPU cores "
-        "(default: 1; 2 on a 2-core CPU trains 1.3-1.6x as fast: docs/performance.md)",
+        "(default: 1; why 2 on a 2-core CPU: docs/performance.md, 'Several runs at once')",
     )
     return parser.parse_args(argv)
 
