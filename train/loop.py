@@ -37,17 +37,14 @@ EXPLODED_LOSS = 100.0
 
 
 def make_optimizer(config, steps_per_epoch: int) -> optax.GradientTransformation:
-    """Adam (Q7) with a constant or cosine-decayed learning rate."""
+    """Adam (Q7) with a constant or cosine-decayed learning rate (``config.lr_schedule``, one of
+    the two: train.config_check)."""
     if config.lr_schedule == "constant":
         return optax.adam(config.learning_rate)
-    if config.lr_schedule == "cosine":
-        return optax.adam(
-            optax.cosine_decay_schedule(
-                config.learning_rate, max(1, config.num_epochs * steps_per_epoch)
-            )
+    return optax.adam(
+        optax.cosine_decay_schedule(
+            config.learning_rate, max(1, config.num_epochs * steps_per_epoch)
         )
-    raise ConfigError(
-        f"config.lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}"
     )
 
 

@@ -24,7 +24,6 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jaxconv
-from train.errors import ConfigError
 
 
 def flax_conv(in_features: int, out_features: int, *, dtype=None, rngs: nnx.Rngs) -> nnx.Module:
@@ -184,16 +183,15 @@ def matching_width(target: int, make_model, max_width: int = 4096) -> int:
 
 
 def model_factory(config):
-    """``make_model(rngs)`` for the network the config names (``config.model``)."""
+    """``make_model(rngs)`` for the network the config names (``config.model``: 'fixed' or
+    'varres', train.config_check)."""
     dtype = jnp.dtype(config.get("compute_dtype", "float32"))
     if config.model == "fixed":
         fixed = config.fixed
         return lambda rngs: FixedCNN(
             tuple(fixed.channels), input_size=fixed.image_size, compute_dtype=dtype, rngs=rngs
         )
-    if config.model == "varres":
-        varres = config.varres
-        return lambda rngs: VarResCNN(
-            tuple(varres.channels), pooling=config.pooling, compute_dtype=dtype, rngs=rngs
-        )
-    raise ConfigError(f"config.model must be 'fixed' or 'varres', got {config.model!r}")
+    varres = config.varres
+    return lambda rngs: VarResCNN(
+        tuple(varres.channels), pooling=config.pooling, compute_dtype=dtype, rngs=rngs
+    )
