@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from absl import logging as absl_logging
+
 import train.report
 from train import glibc_reexec
 from train.errors import exit_on_user_error
@@ -44,8 +46,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     glibc_reexec.keep_freed_memory_in_heap()
     args = parse_args(argv)
-    from absl import logging as absl_logging
-
     absl_logging.set_verbosity(absl_logging.WARNING)
     with exit_on_user_error():
         info = train.report.make_report(
