@@ -57,6 +57,32 @@ def num_params(model: nnx.Module) -> int:
     return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
+def conv_stack(channels: Sequence[int], conv, compute_dtype, rngs: nnx.Rngs) -> nnx.List:
+    """One 3×3 convolution per entry of ``channels``, the first from the images' one channel."""
+    sizes = [1, *channels]
+    return nnx.List(
+        [
+            conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
+            for c_in, c_out in zip(sizes[:-1], sizes[1:])
+        ]
+    )
+
+
+def conv_stages(convs: nnx.List, images: jax.Array, mask: jax.Array | None = None):
+    """conv → ReLU → 2×2 max pool per convolution of ``convs``: (features, mask), both pooled.
+
+    With a ``mask`` (N, H, W) of the real pixels, the features outside them are zeroed after every
+    stage: what the unpadded image's zero padding would see.
+    """
+    x = images
+    for conv in convs:
+        x = jax.nn.relu(jaxconv.max_pool(conv(x)))  # (N, H/2, W/2, C); = pool(relu(.))
+        if mask is not None:
+            mask = jaxconv.max_pool_mask(mask)  # (N, H/2, W/2)
+            x = jnp.where(mask[..., None], x, 0.0)  # outside the image: what zero padding would see
+    return x, mask
+
+
 class FixedCNN(nnx.Module):
     """conv 3×3 s1 p1 → ReLU → 2×2 max pool, per entry of ``channels``; flatten; linear → classes.
 
@@ -74,13 +100,7 @@ class FixedCNN(nnx.Module):
         compute_dtype=None,
         rngs: nnx.Rngs,
     ):
-        sizes = [1, *channels]
-        self.convs = nnx.List(
-            [
-                conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
-                for c_in, c_out in zip(sizes[:-1], sizes[1:])
-            ]
-        )
+        self.convs = conv_stack(channels, conv, compute_dtype, rngs)
         side = input_size
         for _ in channels:
             side //= 2
@@ -97,11 +117,7 @@ class FixedCNN(nnx.Module):
                 f"FixedCNN expects {self.input_size}x{self.input_size} images, "
                 f"got {images.shape[1]}x{images.shape[2]}"
             )
-        x = images
-        for conv in self.convs:
-            x = jax.nn.relu(
-                jaxconv.max_pool(conv(x))
-            )  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
+        x, _ = conv_stages(self.convs, images)  # (N, side, side, C)
         x = x.astype(jnp.float32)  # the classifier in float32 whatever the convolutions computed in
         return self.linear(x.reshape(x.shape[0], -1))  # (N, side·side·C) -> (N, classes)
 
@@ -127,13 +143,7 @@ class VarResCNN(nnx.Module):
     ):
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be 'max' or 'mean', got {pooling!r}")
-        sizes = [1, *channels]
-        self.convs = nnx.List(
-            [
-                conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
-                for c_in, c_out in zip(sizes[:-1], sizes[1:])
-            ]
-        )
+        self.convs = conv_stack(channels, conv, compute_dtype, rngs)
         self.pooling = pooling
         self.min_input = 2 ** len(channels)
         self.linear = nnx.Linear(channels[-1], num_classes, rngs=rngs)
@@ -145,16 +155,7 @@ class VarResCNN(nnx.Module):
                 f"for {len(self.convs)} 2x2 pooling stages "
                 f"(needs at least {self.min_input}x{self.min_input})"
             )
-        x = images
-        for conv in self.convs:
-            x = jax.nn.relu(
-                jaxconv.max_pool(conv(x))
-            )  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
-            if mask is not None:
-                mask = jaxconv.max_pool_mask(mask)  # (N, H/2, W/2)
-                x = jnp.where(
-                    mask[..., None], x, 0.0
-                )  # outside the image: what zero padding would see
+        x, mask = conv_stages(self.convs, images, mask)  # (N, H', W', C), (N, H', W')
         pool = jaxconv.global_max_pool if self.pooling == "max" else jaxconv.global_mean_pool
         return self.linear(
             pool(x.astype(jnp.float32), mask)
