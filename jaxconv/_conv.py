@@ -39,10 +39,16 @@ def check_rank(name: str, x_shape, kernel_shape, rank: int) -> None:
         )
 
 
-def check_channels(x_shape, kernel_shape, groups) -> int:
-    """The groups as an int, after checking that x, the kernel and the groups fit together."""
+def check_groups(groups) -> int:
+    """``groups`` itself, after checking that it is an integer >= 1."""
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"groups must be an integer >= 1, got {groups!r}")
+    return groups
+
+
+def check_channels(x_shape, kernel_shape, groups) -> int:
+    """The groups as an int, after checking that x, the kernel and the groups fit together."""
+    check_groups(groups)
     if len(kernel_shape) < 2 or len(x_shape) != len(kernel_shape):
         raise ValueError(
             f"x {tuple(x_shape)} must be (N, *spatial, C_in) and the kernel {tuple(kernel_shape)} "

@@ -51,7 +51,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxconv._bilinear import input_grad_p
-from jaxconv._conv import bind_bilinear, check_channels
+from jaxconv._conv import bind_bilinear, check_channels, check_groups
 from jaxconv._shapes import (
     ConvGeometry,
     IntOrPair,
@@ -134,8 +134,7 @@ def conv_transpose(
     **Returns:** ``(N, *spatial_in, C_in)``, ``spatial_in = (size − 1)·stride − 2·padding
     + dilation·(k − 1) + output_padding + 1`` per axis.
     """
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be an integer >= 1, got {groups!r}")
+    check_groups(groups)  # before it multiplies the kernel's channels below
     forward_x_shape = (
         *y.shape[:-1],
         kernel.shape[-2] * groups,

@@ -26,8 +26,8 @@ def test_core_shares_deal_every_process_its_own_cores():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_job_process_dies_with_the_report_that_started_it():
-    job = "from train.report.jobs import _exit_with_parent; import time; "
-    job += "_exit_with_parent(); print('ready', flush=True); time.sleep(60)"
+    job = "from train.report.job_main import exit_with_parent; import time; "
+    job += "exit_with_parent(); print('ready', flush=True); time.sleep(60)"
     report = "import subprocess, sys, time; "
     report += f"p = subprocess.Popen([sys.executable, '-c', {job!r}], stdout=subprocess.PIPE); "
     report += "p.stdout.readline(); print(p.pid, flush=True); time.sleep(60)"

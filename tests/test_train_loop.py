@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from compilations import STEPS, compilations
 from synthetic import blob_datasets, blobs
 
 import configs.fixed
@@ -98,21 +99,17 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, full_run)
     assert resumed_summary["test_loss"] == full_summary["test_loss"]
 
 
-def test_one_compilation_for_training_and_one_for_evaluation(tmp_path, monkeypatch):
-    made = []
-    original_init = Steps.__init__
-
-    def recording_init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(Steps, "__init__", recording_init)
-    # 500 training images at batch 16: 31 full batches (a ragged 4 dropped), chunks of 8 steps
-    # (one padded);
+def test_one_compilation_for_training_and_one_for_evaluation(tmp_path):
+    # 500 training images of 28x28 at batch 16: 31 full batches (a ragged 4 dropped), chunks of 8
+    # steps (one padded);
     # 250 evaluation images at batch 100: the last batch is partial
-    run(tmp_path, "run", small_config(num_epochs=2), blob_datasets(num_train=500))
-    (steps,) = made
-    assert steps.traces == {("train", (28, 28, 1)): 1, ("eval", (28, 28, 1)): 1}
+    with compilations() as compiled:
+        run(tmp_path, "run", small_config(num_epochs=2), blob_datasets(num_train=500))
+    assert {step: compiled[step] for step in STEPS} == {
+        "_train_chunk_impl": 1,
+        "_eval_batch_impl": 1,
+        "_predict_impl": 0,
+    }
 
 
 def test_partial_batch_evaluation_counts_every_image_once():

@@ -24,7 +24,6 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jaxconv
-from train.errors import ConfigError
 
 
 def flax_conv(in_features: int, out_features: int, *, dtype=None, rngs: nnx.Rngs) -> nnx.Module:
@@ -40,7 +39,7 @@ def init_model(make_model: Callable[[nnx.Rngs], nnx.Module], seed: int) -> nnx.M
     Drawn eagerly, every initializer's random draw is compiled on its own, and threefry's bits take
     the better part of a second each to compile on a CPU: several seconds of a short run's start-up
     (docs/performance.md, "Start-up"). The program runs once, so it is compiled unoptimized
-    (XLA's backend optimization level 0), which compiles ~3x faster; the parameters may then differ
+    (XLA's backend optimization level 0), which compiles faster; the parameters may then differ
     from the eager draw in the last bit of float32. The seed is an argument, not a constant, so
     every seed shares one compiled program (and one entry of the compilation cache).
     """
@@ -56,6 +55,32 @@ def num_params(model: nnx.Module) -> int:
     """Q15: the number of scalar parameters (every dimension of every parameter, multiplied,
     summed)."""
     return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def conv_stack(channels: Sequence[int], conv, compute_dtype, rngs: nnx.Rngs) -> nnx.List:
+    """One 3×3 convolution per entry of ``channels``, the first from the images' one channel."""
+    sizes = [1, *channels]
+    return nnx.List(
+        [
+            conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
+            for c_in, c_out in zip(sizes[:-1], sizes[1:])
+        ]
+    )
+
+
+def conv_stages(convs: nnx.List, images: jax.Array, mask: jax.Array | None = None):
+    """conv → ReLU → 2×2 max pool per convolution of ``convs``: (features, mask), both pooled.
+
+    With a ``mask`` (N, H, W) of the real pixels, the features outside them are zeroed after every
+    stage: what the unpadded image's zero padding would see.
+    """
+    x = images
+    for conv in convs:
+        x = jax.nn.relu(jaxconv.max_pool(conv(x)))  # (N, H/2, W/2, C); = pool(relu(.))
+        if mask is not None:
+            mask = jaxconv.max_pool_mask(mask)  # (N, H/2, W/2)
+            x = jnp.where(mask[..., None], x, 0.0)  # outside the image: what zero padding would see
+    return x, mask
 
 
 class FixedCNN(nnx.Module):
@@ -75,13 +100,7 @@ class FixedCNN(nnx.Module):
         compute_dtype=None,
         rngs: nnx.Rngs,
     ):
-        sizes = [1, *channels]
-        self.convs = nnx.List(
-            [
-                conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
-                for c_in, c_out in zip(sizes[:-1], sizes[1:])
-            ]
-        )
+        self.convs = conv_stack(channels, conv, compute_dtype, rngs)
         side = input_size
         for _ in channels:
             side //= 2
@@ -98,11 +117,7 @@ class FixedCNN(nnx.Module):
                 f"FixedCNN expects {self.input_size}x{self.input_size} images, "
                 f"got {images.shape[1]}x{images.shape[2]}"
             )
-        x = images
-        for conv in self.convs:
-            x = jax.nn.relu(
-                jaxconv.max_pool(conv(x))
-            )  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
+        x, _ = conv_stages(self.convs, images)  # (N, side, side, C)
         x = x.astype(jnp.float32)  # the classifier in float32 whatever the convolutions computed in
         return self.linear(x.reshape(x.shape[0], -1))  # (N, side·side·C) -> (N, classes)
 
@@ -128,13 +143,7 @@ class VarResCNN(nnx.Module):
     ):
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be 'max' or 'mean', got {pooling!r}")
-        sizes = [1, *channels]
-        self.convs = nnx.List(
-            [
-                conv(c_in, c_out, dtype=compute_dtype, rngs=rngs)
-                for c_in, c_out in zip(sizes[:-1], sizes[1:])
-            ]
-        )
+        self.convs = conv_stack(channels, conv, compute_dtype, rngs)
         self.pooling = pooling
         self.min_input = 2 ** len(channels)
         self.linear = nnx.Linear(channels[-1], num_classes, rngs=rngs)
@@ -146,16 +155,7 @@ class VarResCNN(nnx.Module):
                 f"for {len(self.convs)} 2x2 pooling stages "
                 f"(needs at least {self.min_input}x{self.min_input})"
             )
-        x = images
-        for conv in self.convs:
-            x = jax.nn.relu(
-                jaxconv.max_pool(conv(x))
-            )  # (N, H/2, W/2, C); = pool(relu(.)), on 4x fewer values
-            if mask is not None:
-                mask = jaxconv.max_pool_mask(mask)  # (N, H/2, W/2)
-                x = jnp.where(
-                    mask[..., None], x, 0.0
-                )  # outside the image: what zero padding would see
+        x, mask = conv_stages(self.convs, images, mask)  # (N, H', W', C), (N, H', W')
         pool = jaxconv.global_max_pool if self.pooling == "max" else jaxconv.global_mean_pool
         return self.linear(
             pool(x.astype(jnp.float32), mask)
@@ -184,16 +184,15 @@ def matching_width(target: int, make_model, max_width: int = 4096) -> int:
 
 
 def model_factory(config):
-    """``make_model(rngs)`` for the network the config names (``config.model``)."""
+    """``make_model(rngs)`` for the network the config names (``config.model``: 'fixed' or
+    'varres', train.config_check)."""
     dtype = jnp.dtype(config.get("compute_dtype", "float32"))
     if config.model == "fixed":
         fixed = config.fixed
         return lambda rngs: FixedCNN(
             tuple(fixed.channels), input_size=fixed.image_size, compute_dtype=dtype, rngs=rngs
         )
-    if config.model == "varres":
-        varres = config.varres
-        return lambda rngs: VarResCNN(
-            tuple(varres.channels), pooling=config.pooling, compute_dtype=dtype, rngs=rngs
-        )
-    raise ConfigError(f"config.model must be 'fixed' or 'varres', got {config.model!r}")
+    varres = config.varres
+    return lambda rngs: VarResCNN(
+        tuple(varres.channels), pooling=config.pooling, compute_dtype=dtype, rngs=rngs
+    )

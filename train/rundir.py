@@ -34,6 +34,7 @@ from pathlib import Path
 
 import ml_collections
 
+from train.config_check import flatten
 from train.errors import RunDirError, RunInUseError
 
 # Fields that --resume may change: they do not change what training does. Changing the evaluation
@@ -71,14 +72,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[prefix + key] = json.loads(json.dumps(value))  # tuples and lists compare alike
-    return flat
+def _flatten(config: ml_collections.ConfigDict) -> dict:
+    """config_check.flatten, with tuples and lists made alike (as JSON) so that they compare."""
+    return {name: json.loads(json.dumps(value)) for name, value in flatten(config).items()}
 
 
 def changes_that_alter_the_past(
@@ -88,7 +84,7 @@ def changes_that_alter_the_past(
 
     Each as 'name (old -> new)'.
     """
-    before, after = _flatten(saved.to_dict()), _flatten(new.to_dict())
+    before, after = _flatten(saved), _flatten(new)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     refused = []
     for name in changed:

@@ -18,8 +18,6 @@ make one mesh of all their devices; each feeds its share of every array.
 
 from __future__ import annotations
 
-import collections
-import time
 from typing import Callable
 
 import jax
@@ -70,8 +68,8 @@ def to_float(images_u8: jax.Array) -> jax.Array:
 class Steps:
     """Jitted train-chunk and eval-batch functions for one model and optimizer.
 
-    ``traces`` counts how often each function was traced (= compiled): once
-    per distinct image shape is the contract the tests hold it to.
+    Each compiles once per distinct image shape (jit's own cache): the contract the tests hold
+    it to.
     """
 
     def __init__(
@@ -97,26 +95,11 @@ class Steps:
         # threads, so there we wait for each call (docs/performance.md, "Waiting for each call").
         # An accelerator computes on its own, so there the host runs ahead.
         self.wait_per_call = self.mesh.devices.flat[0].platform == "cpu"
-        self.traces = collections.Counter()
-        self.compile_seconds = 0.0
-        self._compiled = {}
         self._train_chunk = jax.jit(
             self._train_chunk_impl, donate_argnums=(0, 1), out_shardings=self.replicated
         )
         self._eval_batch = jax.jit(self._eval_batch_impl, out_shardings=self.replicated)
         self._predict = jax.jit(self._predict_impl, out_shardings=self.replicated)
-
-    def _call(self, name: str, jitted, state, *args):
-        """Compile ``jitted`` once per shape of ``args`` (timed into compile_seconds), then run it
-        on ``(state, *args)``. The state (or parameters) has one shape per Steps, so it stays out
-        of the key (flattening it on every call cost 84 us of Python per call)."""
-        leaves, structure = jax.tree.flatten(args)
-        key = (name, structure, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
-        if key not in self._compiled:
-            start = time.perf_counter()
-            self._compiled[key] = jitted.lower(state, *args).compile()
-            self.compile_seconds += time.perf_counter() - start
-        return self._compiled[key](state, *args)
 
     @property
     def num_devices(self) -> int:
@@ -182,7 +165,6 @@ class Steps:
         """``k`` steps. batch_indices (k, B) index the group's arrays; valid (k,) bool; totals (3,)
         accumulates [sum of losses, correct, examples] on the device; the step keys derive from
         ``key`` and the chunk's number."""
-        self.traces["train", images.shape[1:]] += 1
 
         def step(carry, inputs):
             state, totals = carry
@@ -204,7 +186,7 @@ class Steps:
                 "opt_state": opt_state,
             }
             # A padding step computes and is then discarded: cheaper than lax.cond, whose branch
-            # copies the state in and out on every step (7% of a batch-16 step on the CPU).
+            # copies the state in and out on every step (docs/performance.md, "The training loop").
             state = jax.tree.map(lambda new, old: jnp.where(is_valid, new, old), updated, state)
             correct = jnp.sum(jnp.argmax(logits, -1) == batch_labels)
             sums = jnp.stack([losses.sum(), correct, losses.size]) * is_valid
@@ -228,28 +210,17 @@ class Steps:
         batch_indices, valid, chunk = distributed.put(
             (batch_indices, valid, np.int32(chunk)), self.index_shardings
         )
-        args = (
-            state,
-            totals,
-            group.images,
-            group.labels,
-            group.sizes,
-            batch_indices,
-            valid,
-            key,
-            chunk,
+        return self._train_chunk(
+            state, totals, group.images, group.labels, group.sizes, batch_indices, valid, key, chunk
         )
-        return self._call("train", self._train_chunk, *args)
 
     # -- evaluation ----------------------------------------------------------
     def _eval_batch_impl(self, params, images, labels, sizes, weights):
-        self.traces["eval", images.shape[1:]] += 1
         _, (losses, logits) = self.loss(params, to_float(images), labels, sizes)
         correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
         return jnp.stack([jnp.sum(losses * weights), jnp.sum(correct * weights), jnp.sum(weights)])
 
     def _predict_impl(self, params, images, sizes):
-        self.traces["predict", images.shape[1:]] += 1
         return jax.nn.softmax(self.logits(params, to_float(images), sizes), axis=-1)
 
     def _shard_batch(self, *arrays):
@@ -257,10 +228,8 @@ class Steps:
 
     def eval_batch(self, params, images, labels, sizes, weights):
         """Sums of [loss, correct, examples] over one padded batch (weights 0 for padding)."""
-        return self._call(
-            "eval", self._eval_batch, params, *self._shard_batch(images, labels, sizes, weights)
-        )
+        return self._eval_batch(params, *self._shard_batch(images, labels, sizes, weights))
 
     def predict(self, params, images, sizes=None):
         """Class probabilities (B, classes) for one batch."""
-        return self._call("predict", self._predict, params, *self._shard_batch(images, sizes))
+        return self._predict(params, *self._shard_batch(images, sizes))

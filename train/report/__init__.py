@@ -1,8 +1,10 @@
 """Reproduce the whole report of assignment 3A: run the experiments, then write report.md.
 
-    python -m train.report --workdir reports/full          # roughly 1.5-2 hours on 2 CPU cores
-    python -m train.report --workdir reports/full --jobs 2 # two runs at a time: ~70 min on 2 cores
+    python -m train.report --workdir reports/full          # one run at a time
+    python -m train.report --workdir reports/full --jobs 2 # two at a time, each on its cores
     python -m train.report --workdir /tmp/report --quick   # a smoke test (CI runs it)
+
+(How long each takes: docs/performance.md.)
 
 The experiments are entries in configs/report.py: variants of configs/fixed.py
 and configs/varres.py trained by the same code as train.fixed and train.varres,
@@ -17,6 +19,7 @@ code, start a fresh DIR.
 
 # build.py    train or reuse every run of configs/report.py; make_report
 # jobs.py     --jobs N: N runs at a time, each process on its share of the cores
+# job_main.py one of those processes (python -m train.report.job_main)
 # render.py   report.md and results.json from the results
 # figures.py  learning curves with seed bands, the Q8 heatmap, augmented images
 # stats.py    mean ± std over seeds, paired t-tests between variants

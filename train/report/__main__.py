@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from absl import logging as absl_logging
+
 import train.report
 from train import glibc_reexec
 from train.errors import exit_on_user_error
@@ -36,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=1,
         help="train this many runs at once, each process on its share of the CPU cores "
-        "(default: 1; 2 on a 2-core CPU trains 1.3-1.6x as fast: docs/performance.md)",
+        "(default: 1; why 2 on a 2-core CPU: docs/performance.md, 'Several runs at once')",
     )
     return parser.parse_args(argv)
 
@@ -44,8 +46,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     glibc_reexec.keep_freed_memory_in_heap()
     args = parse_args(argv)
-    from absl import logging as absl_logging
-
     absl_logging.set_verbosity(absl_logging.WARNING)
     with exit_on_user_error():
         info = train.report.make_report(

@@ -2,6 +2,10 @@
 
 A run is named by a hash of its resolved config (``run_id``), so a run shared by two experiments
 is trained once, a finished run is reused and an interrupted one resumes from its last checkpoint.
+
+JAX (the training code) and matplotlib (the report's rendering) are imported where they are
+first used: ``python -m train.report`` imports this module before it re-executes itself
+(train/glibc_reexec.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from train import config_check
 from train.compilation_cache import use_compilation_cache
 from train.data.cache import cache_dir, data_dir
 from train.errors import ConfigError, RunDirError
+from train.progress import EpochProgress
+from train.report import jobs as training_processes
 from train.report.stats import best_by_mean
 from train.rundir import RunDir
 
@@ -61,7 +67,6 @@ class Runner:
         processes at once; with one job, nothing: ``result`` trains each in its turn. After a
         process fails, the report goes on with one job."""
         from train.data.datasets import load_datasets
-        from train.report.jobs import train_in_processes
 
         if self.jobs == 1:
             return
@@ -79,7 +84,7 @@ class Runner:
             load_datasets(config, self.cache, self.data, with_train=False)
         statuses = []
         try:
-            statuses = train_in_processes(
+            statuses = training_processes.train_in_processes(
                 list(plan.values()), self.jobs, self.report_dir, self.cache, self.data
             )
         finally:  # interrupted too: the call log counts what the processes finished
@@ -121,7 +126,6 @@ class Runner:
         from train.data.datasets import load_datasets
         from train.loop import train_and_evaluate
         from train.models import model_factory
-        from train.progress import EpochProgress
         from train.run import Run
 
         with Run.open(self.runs_dir / run_id(config), config, resume=None) as run:
@@ -213,10 +217,10 @@ class CallLog:
 
 
 def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int = 1) -> dict:
-    from train.report.jobs import allowed_cores, core_shares
     from train.report.render import write_report
 
-    core_shares(allowed_cores(), jobs)  # a bad --jobs fails before anything is written
+    # a bad --jobs fails before anything is written
+    training_processes.core_shares(training_processes.allowed_cores(), jobs)
     if jobs > 1:
         import jax
 

@@ -14,6 +14,9 @@ from flax import nnx
 import jaxconv
 from configs.varres import DEEP_CHANNELS
 from jaxconv.bench import machine
+from train.data.augment import augment_batch, default_augmentation
+from train.data.mnist import load_mnist
+from train.models import FixedCNN, VarResCNN, num_params
 from train.report import figures
 from train.report.stats import best_by_mean, compare, pct, seconds, verdict
 
@@ -168,8 +171,6 @@ MEAN_OF_DIFFERENCES = (
 
 
 def q15_table() -> list[str]:
-    from train.models import FixedCNN, VarResCNN, num_params
-
     def count(make):
         return f"{num_params(nnx.eval_shape(make)):,}"
 
@@ -393,9 +394,6 @@ def build_time(calls: list[dict]) -> str:
 
 
 def _augmentation_examples(path: Path, cache: Path, data: Path | None) -> None:
-    from train.data.augment import augment_batch, default_augmentation
-    from train.data.mnist import load_mnist
-
     images = jnp.asarray(load_mnist(cache, data)["train_images"][:8], jnp.float32) / 255.0
     draws = [
         np.asarray(augment_batch(jax.random.key(seed), images, default_augmentation()))

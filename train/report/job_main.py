@@ -1,0 +1,75 @@
+"""``python -m train.report.job_main``: one training process of ``train.report --jobs N``.
+
+Started by train/report/jobs.py with the plan (every run of the report that waits on no other's
+result) and its share of the CPU cores; it walks the plan in order and trains each run it can
+lock and nobody has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import ml_collections
+from absl import logging as absl_logging
+
+from train import glibc_reexec
+from train.compilation_cache import use_compilation_cache
+from train.errors import RunInUseError, exit_on_user_error
+from train.report.build import Runner, run_id
+from train.rundir import RunDir
+
+
+def exit_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when the report that started it dies,
+    however it dies (a kill, a timeout), so that no job trains on, holding its run's lock."""
+    if sys.platform != "linux":
+        return
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent was already gone
+        sys.exit(1)
+
+
+def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
+    """One process's walk through the plan: train each run it can lock and nobody has finished."""
+    runner = Runner(report_dir, cache, data)
+    for entry in plan:
+        config = ml_collections.ConfigDict(entry["config"])
+        if run_id(config) != entry["run"]:  # the config must name the same run once re-read
+            raise RuntimeError(f"run {entry['run']} changed its id to {run_id(config)} in a job")
+        if RunDir(runner.runs_dir / entry["run"]).read_summary() is not None:
+            continue
+        try:
+            runner.train(config, entry["label"])
+        except RunInUseError:
+            continue  # another process is training it
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="one training process of train.report --jobs")
+    parser.add_argument("--report_dir", type=Path, required=True)
+    parser.add_argument("--plan", type=Path, required=True)
+    parser.add_argument("--cores", required=True, help="comma-separated CPU cores for this process")
+    parser.add_argument("--cache_dir", type=Path, required=True)
+    parser.add_argument("--data_dir", type=Path)
+    args = parser.parse_args(argv)
+    glibc_reexec.keep_freed_memory_in_heap()
+    exit_with_parent()
+    # before the first computation, when XLA sizes its thread pool to the cores it may use
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(core) for core in args.cores.split(",")})
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    use_compilation_cache(args.cache_dir)
+    with exit_on_user_error():
+        plan = json.loads(args.plan.read_text())
+        train_plan(plan, args.report_dir, args.cache_dir, args.data_dir)
+
+
+if __name__ == "__main__":
+    main()
