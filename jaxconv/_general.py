@@ -39,6 +39,16 @@ def checked_lax_padding(padding):
         ) from e
 
 
+def check_negative_padding(spatial, pairs, lhs_dilation) -> None:
+    """lax's check: no axis of the input-dilated, padded input may be shorter than nothing."""
+    dilated = [(size - 1) * r + 1 if size else 0 for size, r in zip(spatial, lhs_dilation)]
+    if any(size + lo + hi < 0 for size, (lo, hi) in zip(dilated, pairs)):
+        raise ValueError(
+            "Negative padding is larger than the size of the corresponding dimension: "
+            f"got padding={list(pairs)} for lhs_shape[2:]={tuple(dilated)}"
+        )
+
+
 def check_batch_groups(x_shape, kernel_shape, batch_group_count, feature_group_count) -> None:
     """lax's conditions on batch_group_count, with its messages."""
     if isinstance(batch_group_count, bool) or not isinstance(batch_group_count, int):
@@ -133,6 +143,8 @@ def conv_general_dilated(
         )
     x = lhs.transpose(lhs_spec[0], *lhs_spec[2:], lhs_spec[1])  # (N, *S, C_in)
     kernel = rhs.transpose(*rhs_spec[2:], rhs_spec[1], rhs_spec[0])  # (*k, C_in // groups, C_out)
+    if not isinstance(padding, str):
+        check_negative_padding(x.shape[1:-1], padding, lhs_dilation or (1,) * rank)
     if batch_group_count != 1:
         check_batch_groups(x.shape, kernel.shape, batch_group_count, feature_group_count)
         x, feature_group_count = _batch_groups_as_feature_groups(x, batch_group_count)

@@ -86,6 +86,8 @@ def raised_by(conv, *args, **kwargs):
         ((1, 1, 4), (1, 1, 1, 1), [(0, 0)], dict(dimension_numbers=DIFFERENT_RANKS)),  # ValueError
         ((1, 2, 5, 5), (3, 2, 3, 3), (3, 3), {}),  # padding not (low, high) pairs
         ((1, 2, 5, 5), (3, 2, 3, 3), [(1, 1, 1), (0, 0)], {}),
+        ((1, 2, 5), (3, 2, 1), [(-3, -3)], {}),  # cropping more than the input holds
+        ((1, 2, 1), (3, 2, 1), [(-2, -1)], dict(lhs_dilation=(2,))),  # ... after input dilation
     ],
 )
 def test_refusals_raise_lax_s_exception_types(lhs_shape, rhs_shape, padding, kwargs):
@@ -95,7 +97,7 @@ def test_refusals_raise_lax_s_exception_types(lhs_shape, rhs_shape, padding, kwa
     with pytest.raises(lax_type) as refused:
         jaxconv.conv_general_dilated(*args, **kwargs)
     first_words = " ".join(lax_message.split()[:3])
-    if first_words.startswith(("conv_general_dilated lhs", "padding argument")):
+    if first_words.startswith(("conv_general_dilated lhs", "padding argument", "Negative padding")):
         assert str(refused.value).startswith(first_words)  # the message lax's own tests match
 
 
