@@ -1,10 +1,11 @@
 """The convolution and its two gradients as three JAX primitives, closed under transposition.
 
-A ``custom_vjp`` gives reverse mode only: JAX refuses ``jax.jvp``, ``jax.jacfwd``
-and ``jax.linearize`` through it. All three maps of ``_conv`` are bilinear, so
-each one is a primitive whose JVP is the product rule and whose transposes are
-the other two maps (``jax.interpreters.ad.defbilinear``: the same API that lax's
-own convolution uses, present in every supported JAX version)::
+Unlike a ``custom_vjp`` (reverse mode only: JAX refuses ``jax.jvp``,
+``jax.jacfwd`` and ``jax.linearize`` through one), these have forward mode too.
+All three maps of ``_conv`` are bilinear, so each one is a primitive whose JVP is
+the product rule and whose transposes are the other two maps
+(``jax.interpreters.ad.defbilinear``: the same API that lax's own convolution
+uses, present in every supported JAX version)::
 
     conv_p         (X, W) -> Y  = unfold(X) W        (N, *S, C_in), (*k, C, C_out) -> (N, *O, C_out)
     input_grad_p   (G, W) -> Z  = fold(G Wᵀ)         (N, *O, C_out), (*k, C, C_out) -> (N, *S, C_in)

@@ -96,7 +96,10 @@ def _why_not(module) -> str | None:
     for name in ("dtype", "param_dtype"):
         dtype = getattr(module, name)
         if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
-            return f"its {name} is {jnp.dtype(dtype).name}; jaxconv computes floating point only"
+            return (
+                f"its {name} is {jnp.dtype(dtype).name}; swap_convolutions serves real "
+                "floating-point layers only"
+            )
     if isinstance(module, nnx.Conv):
         own = module.conv_general_dilated
         if own is not lax.conv_general_dilated and own is not conv_general_dilated:
