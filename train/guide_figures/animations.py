@@ -39,13 +39,6 @@ def _write(fig, draw_frame, count: int, out: Path, name: str) -> Path:
     return path
 
 
-def _show_kept(fig, ax, total, label, title):
-    """The last frame of a fold: the padded sum, the kept SIZE×SIZE inside boxed in green."""
-    show_grid(ax, total, label, cmap="RdBu", vmin=-12, vmax=12)
-    ax.add_patch(mpatches.Rectangle((P - 0.5, P - 0.5), SIZE, SIZE, fill=False, ec="C2", lw=3))
-    fig.suptitle(title, fontsize=10)
-
-
 def _outline(ax, row, col, size=K, step=1, color="red"):
     """A box around the cells a window covers; with taps ``step`` > 1 apart, one box per tap."""
     if step == 1:
@@ -147,48 +140,57 @@ def input_grad_frames() -> dict:
     }
 
 
-def draw_input_grad(out: Path) -> dict:
-    r = input_grad_frames()
+def _animate_fold(out: Path, name: str, r: dict, left: str, left_title: str, draw_step, kept):
+    """A fold built up frame by frame: ``r[left]`` and the kernel on the left, the padded frame
+    on the right, ``draw_step(fig, axes, frame)`` for each of ``r["frames"]``, then one last frame
+    with the kept inside (``kept``: its label and title)."""
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.3), gridspec_kw={"width_ratios": [3, 3, 7]})
     count = len(r["frames"])
 
     def draw_frame(f):
         for ax in axes:
             ax.clear()
-        show_grid(axes[0], r["g"], "g = dL/dY (3×3)", cmap="RdBu", vmin=-4, vmax=4)
+        show_grid(axes[0], r[left], left_title, cmap="RdBu", vmin=-4, vmax=4)
         show_grid(axes[1], r["kernel"], "kernel", cmap="RdBu", vmin=-4, vmax=4)
         if f < count:
-            frame = r["frames"][f]
-            i, j = frame["tap"]
-            axes[1].add_patch(
-                mpatches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="C1", lw=3)
-            )
-            show_grid(
-                axes[2],
-                frame["total"],
-                f"padded frame {FRAME}×{FRAME}: + tap ({i}, {j})",
-                cmap="RdBu",
-                vmin=-12,
-                vmax=12,
-            )
-            for row in range(OUT):  # where this tap's s-apart gradients land
-                for col in range(OUT):
-                    _outline(axes[2], row * S + i, col * S + j, size=1, color="C1")
-            fig.suptitle(
-                f"tap ({i}, {j}): g[y, x]·W[{i}, {j}] lands on ({S}y + {i}, {S}x + {j})",
-                fontsize=10,
-            )
+            draw_step(fig, axes, r["frames"][f])
         else:
-            _show_kept(
-                fig,
-                axes[2],
-                r["frames"][-1]["total"],
-                f"kept: dX {SIZE}×{SIZE} (green)",
-                "dX = fold(dU): the padding ring outside the green box is dropped",
+            show_grid(axes[2], r["frames"][-1]["total"], kept[0], cmap="RdBu", vmin=-12, vmax=12)
+            axes[2].add_patch(
+                mpatches.Rectangle((P - 0.5, P - 0.5), SIZE, SIZE, fill=False, ec="C2", lw=3)
             )
+            fig.suptitle(kept[1], fontsize=10)
 
     fig.subplots_adjust(top=0.78)
-    _write(fig, draw_frame, count + 1, out, "input_grad")
+    _write(fig, draw_frame, count + 1, out, name)
+
+
+def draw_input_grad(out: Path) -> dict:
+    r = input_grad_frames()
+
+    def draw_tap(fig, axes, frame):
+        i, j = frame["tap"]
+        axes[1].add_patch(mpatches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="C1", lw=3))
+        show_grid(
+            axes[2],
+            frame["total"],
+            f"padded frame {FRAME}×{FRAME}: + tap ({i}, {j})",
+            cmap="RdBu",
+            vmin=-12,
+            vmax=12,
+        )
+        for row in range(OUT):  # where this tap's s-apart gradients land
+            for col in range(OUT):
+                _outline(axes[2], row * S + i, col * S + j, size=1, color="C1")
+        fig.suptitle(
+            f"tap ({i}, {j}): g[y, x]·W[{i}, {j}] lands on ({S}y + {i}, {S}x + {j})", fontsize=10
+        )
+
+    kept = (
+        f"kept: dX {SIZE}×{SIZE} (green)",
+        "dX = fold(dU): the padding ring outside the green box is dropped",
+    )
+    _animate_fold(out, "input_grad", r, "g", "g = dL/dY (3×3)", draw_tap, kept)
     return r
 
 
@@ -306,43 +308,30 @@ def transposed_frames() -> dict:
 
 def draw_transposed(out: Path) -> dict:
     r = transposed_frames()
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3), gridspec_kw={"width_ratios": [3, 3, 7]})
-    count = len(r["frames"])
 
-    def draw_frame(f):
-        for ax in axes:
-            ax.clear()
-        show_grid(axes[0], r["y"], "y (3×3)", cmap="RdBu", vmin=-4, vmax=4)
-        show_grid(axes[1], r["kernel"], "kernel", cmap="RdBu", vmin=-4, vmax=4)
-        if f < count:
-            frame = r["frames"][f]
-            row, col = frame["pixel"]
-            _outline(axes[0], row, col, size=1)
-            show_grid(
-                axes[2],
-                frame["total"],
-                f"{FRAME}×{FRAME} frame, stride {S}",
-                cmap="RdBu",
-                vmin=-12,
-                vmax=12,
-            )
-            _outline(axes[2], row * S, col * S)
-            fig.suptitle(
-                f"+= y{frame['pixel']} · kernel = {frame['value']:g} · kernel at "
-                f"({S}·{row}, {S}·{col})",
-                fontsize=10,
-            )
-        else:
-            _show_kept(
-                fig,
-                axes[2],
-                r["frames"][-1]["total"],
-                f"kept: output {SIZE}×{SIZE} (green)",
-                f"conv_transpose(y, kernel, stride {S}, padding {P}): the ring dropped",
-            )
+    def draw_pixel(fig, axes, frame):
+        row, col = frame["pixel"]
+        _outline(axes[0], row, col, size=1)
+        show_grid(
+            axes[2],
+            frame["total"],
+            f"{FRAME}×{FRAME} frame, stride {S}",
+            cmap="RdBu",
+            vmin=-12,
+            vmax=12,
+        )
+        _outline(axes[2], row * S, col * S)
+        fig.suptitle(
+            f"+= y{frame['pixel']} · kernel = {frame['value']:g} · kernel at "
+            f"({S}·{row}, {S}·{col})",
+            fontsize=10,
+        )
 
-    fig.subplots_adjust(top=0.78)
-    _write(fig, draw_frame, count + 1, out, "transposed")
+    kept = (
+        f"kept: output {SIZE}×{SIZE} (green)",
+        f"conv_transpose(y, kernel, stride {S}, padding {P}): the ring dropped",
+    )
+    _animate_fold(out, "transposed", r, "y", "y (3×3)", draw_pixel, kept)
     return r
 
 
