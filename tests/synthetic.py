@@ -3,6 +3,8 @@ label k is a bright 6x6 square at the k-th cell of a 2x5 grid, plus noise."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from train.data.datasets import Datasets
@@ -32,3 +34,17 @@ def blob_datasets(num_train: int = 512, num_eval: int = 250) -> Datasets:
     return Datasets(
         [blobs(num_train, seed=1)], [blobs(num_eval, seed=2)], [blobs(num_eval, seed=3)]
     )
+
+
+# a run's fields that measure time, which two runs of the same config never share
+TIMING = ("seconds", "train_seconds", "compile_seconds")
+
+
+def outcome(workdir):
+    """A run's metrics.jsonl and summary.json without their timings: what a resumed run must
+    reproduce exactly."""
+    metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    summary = json.loads((workdir / "summary.json").read_text())
+    return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics], {
+        k: v for k, v in summary.items() if k not in TIMING
+    }

@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pytest
-from synthetic import blob_datasets
+from synthetic import blob_datasets, outcome
 
 import configs.fixed
 from train.checkpoints import Checkpoints
@@ -18,8 +18,6 @@ from train.trained import TrainedRun
 
 # trains networks (shared module fixtures): the whole module is in the full suite only
 pytestmark = pytest.mark.slow
-
-TIMING = ("seconds", "train_seconds", "compile_seconds")
 
 
 def tiny_config():
@@ -41,15 +39,6 @@ def train(workdir, resume=False, lines=None):
         return train_and_evaluate(
             run.config, run, blob_datasets(256, 100), model_factory(run.config), progress=progress
         )
-
-
-def outcome(workdir):
-    """metrics.jsonl and summary.json without their timings."""
-    metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    summary = json.loads((workdir / "summary.json").read_text())
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics], {
-        k: v for k, v in summary.items() if k not in TIMING
-    }
 
 
 @pytest.fixture(scope="module")

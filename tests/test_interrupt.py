@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic import outcome
 
 SCRIPT = Path(__file__).parent / "synthetic_cli.py"
 CONFIG = [
@@ -19,20 +20,10 @@ CONFIG = [
     "--config.steps_per_call=8",
     "--config.eval_batch_size=100",
 ]
-TIMING = ("seconds", "train_seconds", "compile_seconds")
 
 
 def command(workdir, *extra):
     return [sys.executable, str(SCRIPT), f"--workdir={workdir}", *CONFIG, *extra]
-
-
-def outcome(workdir):
-    """metrics.jsonl and summary.json without their timings."""
-    metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    summary = json.loads((workdir / "summary.json").read_text())
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics], {
-        k: v for k, v in summary.items() if k not in TIMING
-    }
 
 
 @pytest.fixture(scope="module")
