@@ -8,9 +8,7 @@ or the data is touched. The rules of every field live here, in one table.
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 from typing import Callable, NamedTuple
 
 from train.errors import ConfigError
@@ -151,14 +149,9 @@ def validate(config) -> None:
         )
 
 
-def refuse_unknown_overrides(name: str, argv: list[str] | None = None) -> None:
-    """``--config.FIELD`` flags that name no field of configs/<name>.py: one line, exit status 2.
-
-    Called by the entry points before the flags are defined: ml_collections would
-    otherwise raise a bare ``AttributeError: 'FIELD'`` traceback while defining them.
-    """
-    fields = flatten(importlib.import_module(f"configs.{name}").get_config())
-    for arg in (sys.argv if argv is None else argv)[1:]:
+def unknown_override(fields, argv: list[str]) -> str | None:
+    """The first ``--config.FIELD`` of ``argv`` that names none of ``fields``, as its message."""
+    for arg in argv[1:]:
         if arg == "--":
             break
         field = arg.removeprefix("--config.").split("=", 1)[0]
@@ -167,5 +160,5 @@ def refuse_unknown_overrides(name: str, argv: list[str] | None = None) -> None:
             and field not in fields
             and not any(f.startswith(field + ".") for f in fields)
         ):
-            print(f"error: {unknown_field_message(field, fields)}", file=sys.stderr)
-            sys.exit(2)
+            return unknown_field_message(field, fields)
+    return None
