@@ -149,6 +149,30 @@ def validate(config) -> None:
         )
 
 
+def check_trainable(config, train_groups, num_devices: int) -> None:
+    """The rules that need the training split (groups of images, ``sizes`` set when padded onto
+    canvases) and the devices the batch is sharded over."""
+    for name in ("batch_size", "eval_batch_size"):
+        if config[name] % num_devices:
+            raise ConfigError(
+                f"config.{name} = {config[name]} must be a positive multiple of the {num_devices} "
+                "devices it is sharded over"
+            )
+    if config.augment and any(g.sizes is not None for g in train_groups):
+        # the warps turn about the canvas centre and the brightness jitter lights up the padding,
+        # so an augmented padded image is no longer the augmented image: refuse rather than mislead
+        raise ConfigError(
+            "config.augment = True cannot train on images padded onto bucketed canvases (more than "
+            f"config.max_resolutions = {config.get('max_resolutions')} resolutions): "
+            "turn augmentation off or raise max_resolutions"
+        )
+    if all(len(g) < config.batch_size for g in train_groups):
+        raise ConfigError(
+            "no group of the training split has a full batch of "
+            f"config.batch_size = {config.batch_size} images"
+        )
+
+
 def unknown_override(fields, argv: list[str]) -> str | None:
     """The first ``--config.FIELD`` of ``argv`` that names none of ``fields``, as its message."""
     for arg in argv[1:]:
