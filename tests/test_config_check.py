@@ -10,7 +10,7 @@ import pytest
 
 import configs.fixed
 import configs.varres
-from train.config_check import RULES, flatten, validate
+from train.config_check import RULES, check_trainable, flatten, validate
 from train.data.resolution import bucket, group_by_resolution
 from train.errors import ConfigError
 
@@ -89,6 +89,21 @@ def test_unknown_field_and_varres_model_without_its_fields():
     config.model = "varres"  # train.fixed's config has no varres.channels or pooling
     with pytest.raises(ConfigError, match="needs the fields of configs/varres.py"):
         validate(config)
+
+
+def test_rules_on_the_training_split_and_the_devices():
+    config = configs.fixed.get_config()  # batch 16, evaluation batch 50
+    split = group_by_resolution([np.zeros((28, 28), np.uint8)] * 20, np.zeros(20, np.int32))
+    check_trainable(config, split, num_devices=2)
+    with pytest.raises(ConfigError, match="config.batch_size = 16 must be a positive multiple of"):
+        check_trainable(config, split, num_devices=3)
+    with pytest.raises(
+        ConfigError, match="config.eval_batch_size = 50 must be a positive multiple"
+    ):
+        check_trainable(config, split, num_devices=4)
+    config.batch_size = 32
+    with pytest.raises(ConfigError, match="no group of the training split has a full batch of"):
+        check_trainable(config, split, num_devices=1)
 
 
 def test_bucketing_with_no_canvas_allowed_is_an_error_not_a_hang():

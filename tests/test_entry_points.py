@@ -71,3 +71,27 @@ def test_entry_points_import_no_jax_before_they_re_execute(module):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+class Restarted(Exception):
+    """What the test's stand-in for ``os.execve`` raises, with the environment it was given."""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the thresholds are glibc's")
+def test_trainers_restart_once_with_glibc_keeping_freed_memory_in_the_heap(monkeypatch):
+    # why they do: docs/performance.md, "Process set-up"
+    from train import cli, glibc_reexec
+
+    def execve(path, argv, env):
+        raise Restarted(env)
+
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "JAXCONV_NO_REEXEC"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("os.execve", execve)
+    with pytest.raises(Restarted) as restart:
+        cli.main("fixed")  # restarts before it defines or parses anything
+    env = restart.value.args[0]
+    assert int(env["MALLOC_MMAP_THRESHOLD_"]) >= 2**31 - 1  # above any of XLA's temporaries
+    assert int(env["MALLOC_TRIM_THRESHOLD_"]) >= 2**31 - 1
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4096")  # the user's own setting wins: no restart
+    glibc_reexec.keep_freed_memory_in_heap()

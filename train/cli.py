@@ -65,24 +65,26 @@ def run(
         return train_and_evaluate(run.config, run, datasets, model_factory(run.config))
 
 
-def config_fields_help(config: ml_collections.ConfigDict) -> str:
-    """One line per field of the config, with its default: ``config.batch_size = 16``."""
-    fields = config_check.flatten(config).items()
-    return "\n".join(f"config.{field} = {value!r}" for field, value in fields)
-
-
 def define_flags(name: str) -> None:
-    """The flags of ``python -m train.<name>``, registered as the main module's own key flags:
-    absl's ``--help`` lists only those, and this lists every config field with its default."""
-    config_file = Path(configs.__file__).parent / f"{name}.py"
-    fields = config_fields_help(importlib.import_module(f"configs.{name}").get_config())
-    config_flags.DEFINE_config_file(
-        "config",
-        str(config_file),
-        f"Training configuration file; set one field with --config.FIELD=VALUE. The fields of "
-        f"configs/{name}.py, with their defaults:\n{fields}",
-        lock_config=True,
-    )
+    """The flags of ``python -m train.<name>``; its ``--help`` lists every config field with its
+    default. The entry point adopts them as its own key flags (absl's ``--help`` lists only
+    those). A ``--config.FIELD`` that names no field ends here, in one line, exit status 2."""
+    config = importlib.import_module(f"configs.{name}").get_config()
+    fields = "\n".join(f"config.{f} = {v!r}" for f, v in config_check.flatten(config).items())
+    with exit_on_user_error():
+        try:
+            config_flags.DEFINE_config_file(
+                "config",
+                str(Path(configs.__file__).parent / f"{name}.py"),
+                f"Training configuration file; set one field with --config.FIELD=VALUE. The "
+                f"fields of configs/{name}.py, with their defaults:\n{fields}",
+                lock_config=True,
+            )
+        except (AttributeError, KeyError):  # ml_collections applies --config.FIELD=VALUE here
+            unknown = config_check.unknown_override(config_check.flatten(config), sys.argv)
+            if unknown is None:
+                raise
+            raise ConfigError(unknown) from None
     flags.DEFINE_string(
         "workdir",
         None,
@@ -104,15 +106,12 @@ def define_flags(name: str) -> None:
     flags.DEFINE_integer(
         "process_id", None, "Several processes: this one's index (default: $JAX_PROCESS_ID)."
     )
-    for flag in FLAGS.get_key_flags_for_module(__name__):  # every flag defined above
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def main(name: str) -> None:
-    """Define the flags, parse them and run. User errors end in one line on stderr, exit status 2;
-    Ctrl-C and SIGTERM in one line saying where ``--resume`` continues, exit status 130 or 143."""
+    """Parse the flags (:func:`define_flags`) and run. User errors end in one line on stderr, exit
+    status 2; Ctrl-C and SIGTERM in one line saying where ``--resume`` continues, 130 or 143."""
     glibc_reexec.keep_freed_memory_in_heap()
-    define_flags(name)
 
     def _main(argv):
         from train import distributed  # jax: imported only after the re-exec above

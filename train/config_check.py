@@ -8,9 +8,7 @@ or the data is touched. The rules of every field live here, in one table.
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 from typing import Callable, NamedTuple
 
 from train.errors import ConfigError
@@ -151,14 +149,33 @@ def validate(config) -> None:
         )
 
 
-def refuse_unknown_overrides(name: str, argv: list[str] | None = None) -> None:
-    """``--config.FIELD`` flags that name no field of configs/<name>.py: one line, exit status 2.
+def check_trainable(config, train_groups, num_devices: int) -> None:
+    """The rules that need the training split (groups of images, ``sizes`` set when padded onto
+    canvases) and the devices the batch is sharded over."""
+    for name in ("batch_size", "eval_batch_size"):
+        if config[name] % num_devices:
+            raise ConfigError(
+                f"config.{name} = {config[name]} must be a positive multiple of the {num_devices} "
+                "devices it is sharded over"
+            )
+    if config.augment and any(g.sizes is not None for g in train_groups):
+        # the warps turn about the canvas centre and the brightness jitter lights up the padding,
+        # so an augmented padded image is no longer the augmented image: refuse rather than mislead
+        raise ConfigError(
+            "config.augment = True cannot train on images padded onto bucketed canvases (more than "
+            f"config.max_resolutions = {config.get('max_resolutions')} resolutions): "
+            "turn augmentation off or raise max_resolutions"
+        )
+    if all(len(g) < config.batch_size for g in train_groups):
+        raise ConfigError(
+            "no group of the training split has a full batch of "
+            f"config.batch_size = {config.batch_size} images"
+        )
 
-    Called by the entry points before the flags are defined: ml_collections would
-    otherwise raise a bare ``AttributeError: 'FIELD'`` traceback while defining them.
-    """
-    fields = flatten(importlib.import_module(f"configs.{name}").get_config())
-    for arg in (sys.argv if argv is None else argv)[1:]:
+
+def unknown_override(fields, argv: list[str]) -> str | None:
+    """The first ``--config.FIELD`` of ``argv`` that names none of ``fields``, as its message."""
+    for arg in argv[1:]:
         if arg == "--":
             break
         field = arg.removeprefix("--config.").split("=", 1)[0]
@@ -167,5 +184,5 @@ def refuse_unknown_overrides(name: str, argv: list[str] | None = None) -> None:
             and field not in fields
             and not any(f.startswith(field + ".") for f in fields)
         ):
-            print(f"error: {unknown_field_message(field, fields)}", file=sys.stderr)
-            sys.exit(2)
+            return unknown_field_message(field, fields)
+    return None

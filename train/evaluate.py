@@ -21,14 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
+from train.data.batching import eval_batches
 from train.data.cache import cache_dir, data_dir
+from train.data.datasets import load_datasets
+from train.data.imagefolder import NO_SPLIT, looks_inverted, read_imagefolder
 from train.errors import exit_on_user_error
+from train.trained import TrainedRun
 
 
 def inverted_warning(images: list[np.ndarray], invert: bool) -> str | None:
     """One line when most images look inverted and ``--invert`` is not given, else None."""
-    from train.data.imagefolder import looks_inverted
-
     count = sum(looks_inverted(image) for image in images)
     if invert or count <= len(images) // 2:
         return None
@@ -41,8 +43,6 @@ def inverted_warning(images: list[np.ndarray], invert: bool) -> str | None:
 
 def predict_split(run, split) -> tuple[np.ndarray, np.ndarray]:
     """(labels, predicted digits) of every image of a prepared split, group after group."""
-    from train.data.batching import eval_batches
-
     labels, predicted = [], []
     batch = run.steps.device_multiple(run.config.eval_batch_size)
     for group in split:
@@ -76,10 +76,6 @@ def evaluate_run(
 ) -> dict:
     """accuracy, loss, n (and with ``details`` per_class, confusion, misclassified) of the run on
     ``data``; ``warning`` is set when the images look inverted."""
-    from train.data.datasets import load_datasets
-    from train.data.imagefolder import NO_SPLIT, read_imagefolder
-    from train.trained import TrainedRun
-
     warning = None
     if data is None:
         run = TrainedRun(workdir)

@@ -9,8 +9,11 @@ train/data/ (config -> datasets), train/models.py and train/cli.py (flags).
     python -m train.fixed --workdir runs/fixed --resume           # continue an interrupted run
 """
 
-from train import cli, config_check
+from absl import flags
+
+from train import cli
 
 if __name__ == "__main__":
-    config_check.refuse_unknown_overrides("fixed")  # ml_collections would raise a traceback
+    cli.define_flags("fixed")
+    flags.adopt_module_key_flags(cli)  # --help lists them as this program's own flags
     cli.main("fixed")

@@ -20,13 +20,13 @@ import numpy as np
 import optax
 from flax import nnx
 
-from train import distributed
+from train import config_check, distributed
 from train.compile_time import CompileClock
 from train.data.augment import augment_batch
 from train.data.batching import DeviceGroup, epoch_chunks, eval_batches
 from train.data.datasets import Datasets
 from train.data.groups import Split, split_size
-from train.errors import ConfigError, TrainingDivergedError
+from train.errors import TrainingDivergedError
 from train.models import init_model, num_params
 from train.progress import EpochProgress
 from train.run import Run
@@ -47,16 +47,6 @@ def make_optimizer(config, steps_per_epoch: int) -> optax.GradientTransformation
             config.learning_rate, max(1, config.num_epochs * steps_per_epoch)
         )
     )
-
-
-def _check_batch_sizes(config, num_devices: int) -> None:
-    for name in ("batch_size", "eval_batch_size"):
-        value = config[name]
-        if value < 1 or value % num_devices:
-            raise ConfigError(
-                f"config.{name} = {value} must be a positive multiple of the {num_devices} devices "
-                "it is sharded over"
-            )
 
 
 def evaluate(steps: Steps, params, split: Split, batch_size: int) -> dict:
@@ -91,7 +81,8 @@ def train_and_evaluate(
     if not run.writer:  # logs and metrics are process 0's
         progress = EpochProgress(live=False, stream=io.StringIO())
     progress = progress or EpochProgress()
-    steps_per_epoch = _check_trainable(config, datasets)
+    config_check.check_trainable(config, datasets.train, jax.device_count())  # Steps' mesh
+    steps_per_epoch = sum(len(g) // config.batch_size for g in datasets.train)
     model, steps, state = _initial_state(config, make_model, steps_per_epoch)
     state = distributed.put(run.restore(state, progress.line), steps.replicated)
     train_groups = [DeviceGroup.put(g, steps.replicated, distributed.put) for g in datasets.train]
@@ -125,28 +116,8 @@ def _initial_state(config, make_model, steps_per_epoch: int) -> tuple[nnx.Module
     tx = make_optimizer(config, steps_per_epoch)
     augment = functools.partial(augment_batch, cfg=config.augmentation) if config.augment else None
     steps = Steps(graphdef, tx, augment, tile_pixels=config.get("tile_pixels", 0))
-    _check_batch_sizes(config, steps.num_devices)
     # the optimizer state as one compiled program, not one eager zeros per parameter shape
     return model, steps, {"params": params, "opt_state": jax.jit(tx.init)(params)}
-
-
-def _check_trainable(config, datasets: Datasets) -> int:
-    """The optimizer steps per epoch; ConfigError for training data the config cannot train on."""
-    if config.augment and any(g.sizes is not None for g in datasets.train):
-        # the warps turn about the canvas centre and the brightness jitter lights up the padding,
-        # so an augmented padded image is no longer the augmented image: refuse rather than mislead
-        raise ConfigError(
-            "config.augment = True cannot train on images padded onto bucketed canvases (more than "
-            f"config.max_resolutions = {config.get('max_resolutions')} resolutions): "
-            "turn augmentation off or raise max_resolutions"
-        )
-    steps_per_epoch = sum(len(g) // config.batch_size for g in datasets.train)
-    if steps_per_epoch == 0:
-        raise ConfigError(
-            "no group of the training split has a full batch of "
-            f"config.batch_size = {config.batch_size} images"
-        )
-    return steps_per_epoch
 
 
 def train_epoch(config, steps: Steps, state, train_groups, epoch: int, progress: EpochProgress):

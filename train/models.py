@@ -101,9 +101,7 @@ class FixedCNN(nnx.Module):
         rngs: nnx.Rngs,
     ):
         self.convs = conv_stack(channels, conv, compute_dtype, rngs)
-        side = input_size
-        for _ in channels:
-            side //= 2
+        side = input_size // 2 ** len(channels)  # after the 2x2 poolings (each floors)
         if side < 1:
             raise ValueError(
                 f"input_size {input_size} is too small for {len(channels)} 2x2 pooling stages"

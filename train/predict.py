@@ -16,14 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from train.data.imagefolder import decode_gray, looks_inverted
+from train.errors import DataUnavailableError, exit_on_user_error
+from train.trained import TrainedRun
+
 
 def predict_images(workdir: Path, images: list[Path], invert: bool = False):
     """[(path, digit, probability)] for each image, in order; ``invert`` turns each image into
     255 - image."""
-    from train.data.imagefolder import decode_gray, looks_inverted
-    from train.errors import DataUnavailableError
-    from train.trained import TrainedRun
-
     decoded = []
     for path in images:
         if not path.is_file():
@@ -56,8 +56,6 @@ def main(argv=None) -> None:
     )
     parser.add_argument("images", nargs="+", type=Path, help="image files")
     args = parser.parse_args(argv)
-    from train.errors import exit_on_user_error
-
     with exit_on_user_error(ValueError):  # a bad image is the user's too
         results = predict_images(args.workdir, args.images, args.invert)
     for path, digit, probability in results:

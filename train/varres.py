@@ -9,8 +9,11 @@ train/cli.py) with the default config configs/varres.py.
         --config.fixed.image_size=64
 """
 
-from train import cli, config_check
+from absl import flags
+
+from train import cli
 
 if __name__ == "__main__":
-    config_check.refuse_unknown_overrides("varres")  # ml_collections would raise a traceback
+    cli.define_flags("varres")
+    flags.adopt_module_key_flags(cli)  # --help lists them as this program's own flags
     cli.main("varres")
