@@ -1,14 +1,11 @@
-"""Orbax checkpoints of a run: the last state and the best-by-validation state, with digests.
+"""Orbax checkpoints of a run's last and best-by-validation states, checked against digests.
 
-``<workdir>/checkpoints/last/<epoch>`` and ``<workdir>/checkpoints/best/<epoch>`` each hold the
-training state (parameters and optimizer state) and a small JSON record (epoch, best validation
-accuracy so far). The run's commit record (train/rundir.py) names each with the sha256 of its
-files; a checkpoint is used only if its files still match them, so a damaged one is named rather
-than loaded. Saving is synchronous: the training step donates the state's buffers, so an
-asynchronous save could still be reading them when the next step reuses them. Orbax's
-CheckpointManager is not used: its retention (``max_to_keep``, ``best_fn``) deletes the previous
-checkpoint while saving the next, before the commit record names the new one, so a run killed
-between the two would have lost the checkpoint its record names.
+``<workdir>/checkpoints/{last,best}/<epoch>`` each hold the training state (parameters and
+optimizer state) and a JSON record (epoch, best validation accuracy so far). The commit record
+(train/rundir.py) names each with the sha256 of its files, so a damaged checkpoint is named rather
+than loaded. Saving is synchronous: the training step donates the state's buffers, which an
+asynchronous save could still be reading. Orbax's CheckpointManager is not used: its retention
+deletes the previous checkpoint while saving the next, before the commit record names the new one.
 """
 
 from __future__ import annotations
@@ -52,8 +49,8 @@ class Checkpoints:
         return {"path": path, "epoch": epoch, "files": _digests(folder)}
 
     def save_epoch(self, commit: dict | None, state, metrics: dict) -> dict:
-        """Save the state after the epoch of ``metrics`` as the last, and as the best if no epoch
-        since ``commit`` (the commit record before) validated better; the commit record naming
+        """Save the state after the epoch of ``metrics`` as the last, and as the best if it
+        validated better than the epochs of ``commit`` (the record before); the record naming
         them."""
         epoch, best_val = metrics["epoch"], commit["best_val_accuracy"] if commit else -1.0
         record = {"epoch": epoch, "best_val_accuracy": max(best_val, metrics["val_accuracy"])}
@@ -131,8 +128,8 @@ class Checkpoints:
             f"{'; '.join(problems)}: resuming from checkpoint {entry['path']} (epoch {epoch}), the "
             "last intact state"
         )
-        resumed = {"epoch": epoch, "best_epoch": epoch}
-        resumed |= {"best_val_accuracy": record["best_val_accuracy"]}
+        best_val = record["best_val_accuracy"]
+        resumed = {"epoch": epoch, "best_epoch": epoch, "best_val_accuracy": best_val}
         return resumed | {"checkpoints": {"last": entry, "best": entry}}, state
 
     def best_for_use(
@@ -148,12 +145,12 @@ class Checkpoints:
         problems, entries = [], commit["checkpoints"]
         for entry in {e["path"]: e for e in (entries["best"], entries["last"])}.values():
             found = self._try(entry, like, problems)
-            if found is not None and problems:
-                say(
-                    f"{problems[0]}: using checkpoint {entry['path']} (epoch {entry['epoch']}), "
-                    "the last intact state"
-                )
             if found is not None:
+                if problems:
+                    say(
+                        f"{problems[0]}: using checkpoint {entry['path']} (epoch "
+                        f"{entry['epoch']}), the last intact state"
+                    )
                 return found
         raise CorruptCheckpointError(
             f"{'; '.join(problems)}: {self.run.path} has no intact checkpoint left"

@@ -3,19 +3,13 @@
     with Run.open(workdir, config, resume=False) as run:
         summary = train_and_evaluate(run.config, run, datasets, make_model)
 
-``Run.open`` starts a new run (refusing a workdir that holds one) or resumes one with its
-saved config plus ``overrides`` (refusing those that would change its finished epochs), and
-holds the run's lock until the block ends. A new run that fails before training begins (a bad
-config, missing data) leaves nothing behind. Inside, the loop calls ``restore`` once,
-``save_epoch`` after every epoch, ``best_state`` for the test, then ``finish`` (or ``fail``).
-
-The files and the order in which an epoch is committed are train/rundir.py's; the Orbax
-checkpoints and their digests are train/checkpoints.py's. With several processes only process 0
-writes (``writer=True``); the others (``writer=False``) read what it writes and take part only in
-the collective checkpoint saves.
-
-Ctrl-C (or SIGTERM, once :func:`stop_on_sigterm` is called) leaves the block as
-:class:`Interrupted`, whose message says where ``--resume`` continues; nothing committed is lost.
+``Run.open`` starts a new run or resumes one, and holds its lock until the block ends; a new run
+that fails before training begins (a bad config, missing data) leaves nothing behind. Inside, the
+loop calls ``restore`` once, ``save_epoch`` after every epoch, ``best_state`` for the test, then
+``finish`` (or ``fail``). With several processes only process 0 writes (``writer=True``); the
+others read what it writes and take part only in the collective checkpoint saves. Ctrl-C (or
+SIGTERM, once :func:`stop_on_sigterm` is called) leaves the block as :class:`Interrupted`, whose
+message says where ``--resume`` continues.
 """
 
 from __future__ import annotations
@@ -181,8 +175,7 @@ class Run:
                 f"done: changing {', '.join(refused)} would change them; start a new run with a "
                 "new --workdir instead"
             )
-        as_saved = saved.to_json_best_effort(sort_keys=True)
-        if self.writer and config.to_json_best_effort(sort_keys=True) != as_saved:
+        if self.writer and overrides:
             self.files.write_config(config)
         return config
 
@@ -270,16 +263,8 @@ def _changes_that_alter_the_past(
     """The fields whose change would make a resumed run differ from the uninterrupted one, each
     as 'name (old -> new)'."""
     before, after = _flatten(saved), _flatten(new)
+    allowed = RESUMABLE_CHANGES
+    if after.get("lr_schedule") == "constant" and after["num_epochs"] >= epochs_done:
+        allowed += ("num_epochs",)  # a constant learning rate does not depend on the run's length
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    refused = []
-    for name in changed:
-        if name in RESUMABLE_CHANGES:
-            continue
-        if (
-            name == "num_epochs"
-            and after.get("lr_schedule") == "constant"
-            and after[name] >= epochs_done
-        ):
-            continue  # a constant learning rate does not depend on the length of the run
-        refused.append(f"{name} ({before.get(name)!r} -> {after.get(name)!r})")
-    return refused
+    return [f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in changed if k not in allowed]

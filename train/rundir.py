@@ -1,21 +1,18 @@
 """The files of a run directory, and the order in which an epoch is committed.
 
-    <workdir>/run.lock       held (fcntl.flock) by the one process writing the run; says its pid,
-                             host, start
-    <workdir>/config.json    the resolved config
-    <workdir>/metrics.jsonl  one JSON line per epoch
-    <workdir>/commit.json    the commit record: the last finished epoch, the best one, and the
-                             digests of their checkpoints
-    <workdir>/checkpoints/{last,best}/<epoch>/   Orbax checkpoints (train/checkpoints.py)
-    <workdir>/summary.json   written once at the end: "status": "finished" (or "failed", with the
-                             reason)
+    run.lock       held (fcntl.flock) by the one process writing the run; says its pid, host, start
+    config.json    the resolved config
+    metrics.jsonl  one JSON line per epoch
+    commit.json    the last finished epoch, the best one, and the digests of their checkpoints
+    checkpoints/{last,best}/<epoch>/   Orbax checkpoints (train/checkpoints.py)
+    summary.json   written at the end: "status": "finished", or "failed" with the reason
 
 An epoch is committed (:meth:`RunDir.commit_epoch`) as: its metrics line, its checkpoint(s), then
-the commit record, replaced atomically (the one step that commits it), then the checkpoints the
-record no longer names are removed. A process killed at any instant leaves either the previous
-commit or the new one; :meth:`RunDir.roll_back` drops on resume whatever was written after the
-commit in force, so the resumed run repeats exactly what the uninterrupted one did. All JSON
-written here is strict (no NaN): non-finite numbers become null.
+commit.json, replaced atomically (the one step that commits it), then the checkpoints it no longer
+names are removed. A process killed at any instant leaves the previous commit or the new one;
+:meth:`RunDir.roll_back` drops on resume whatever was written after the commit in force, so the
+resumed run repeats exactly what the uninterrupted one did. JSON is written strict: non-finite
+numbers become null.
 """
 
 from __future__ import annotations
@@ -63,7 +60,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def read_json(path: Path):
+def _read_json(path: Path):
     """The JSON in ``path``; None if there is no such file."""
     if not path.is_file():
         return None
@@ -74,8 +71,7 @@ def read_json(path: Path):
 
 
 class RunDir:
-    """One run's directory. Read freely; write only while holding the lock (train/run.py's ``Run``
-    holds it)."""
+    """One run's directory. Read freely; write only while holding the lock (``Run`` holds it)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -117,7 +113,7 @@ class RunDir:
             self._lock = None
 
     def read_config(self) -> ml_collections.ConfigDict:
-        saved = read_json(self.config_file)
+        saved = _read_json(self.config_file)
         if saved is None:
             raise RunDirError(
                 f"{self.path} is not a run of train.fixed or train.varres: it has no config.json"
@@ -128,19 +124,13 @@ class RunDir:
         write_atomic(self.config_file, config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
     def read_metrics(self) -> list[dict]:
-        """The epochs' records; a torn last line (a write cut short) is left out."""
-        if not self.metrics_file.exists():
-            return []
-        lines = self.metrics_file.read_text().split("\n")
+        """The epochs' records; a last line with no newline (a write cut short) is left out."""
+        text = self.metrics_file.read_text() if self.metrics_file.exists() else ""
         records = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+        for number, line in enumerate(text.split("\n")[:-1], 1):
             try:
                 records.append(json.loads(line))
             except ValueError:
-                if number == len(lines):  # the last line, with no newline after it: torn
-                    break
                 raise RunDirError(
                     f"{self.metrics_file}, line {number}, is not JSON: {line[:60]!r}"
                 ) from None
@@ -160,7 +150,7 @@ class RunDir:
 
     def read_summary(self) -> dict | None:
         """The summary of a finished (or failed) run; None while the run is unfinished."""
-        return read_json(self.summary_file)
+        return _read_json(self.summary_file)
 
     def write_summary(self, summary: dict) -> None:
         write_atomic(self.summary_file, strict_json(summary, indent=2) + "\n")
@@ -168,7 +158,7 @@ class RunDir:
     def read_commit(self) -> dict | None:
         """The commit record (epoch, best_epoch, best_val_accuracy, checkpoints), or None before the
         first epoch."""
-        return read_json(self.commit_file)
+        return _read_json(self.commit_file)
 
     def commit(self, record: dict) -> None:
         """Commit an epoch: the one atomic step after which it counts as done."""
