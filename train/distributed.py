@@ -44,10 +44,8 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None) ->
 
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name)
-    if not value:
-        return None
     try:
-        return int(value)
+        return int(value) if value else None
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from None
 

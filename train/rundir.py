@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import fcntl
 import json
-import math
 import os
 import shutil
 import socket
@@ -34,17 +33,8 @@ from train.errors import RunDirError, RunInUseError
 
 def strict_json(value, **kwargs) -> str:
     """json.dumps that never writes NaN or Infinity (they become null)."""
-
-    def finite(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: finite(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [finite(x) for x in v]
-        return v
-
-    return json.dumps(finite(value), allow_nan=False, **kwargs)
+    finite = json.loads(json.dumps(value), parse_constant=lambda name: None)
+    return json.dumps(finite, allow_nan=False, **kwargs)
 
 
 def write_atomic(path: Path, text: str) -> None:
