@@ -1,16 +1,11 @@
 """Training on several processes (several machines) with JAX's multi-controller runtime.
 
-Every process runs the same program: it loads the whole dataset, builds the same
-model from the same seed and draws the same epoch plan, so the processes agree
-on every batch without talking. The mesh (train/steps.py) spans the devices of
-all processes; each process feeds only its share of every global array
-(:func:`put`, ``jax.make_array_from_process_local_data``), and jit runs the
-step across all of them (gradients are summed over the mesh by XLA's collectives,
-gloo between CPU processes). Orbax checkpoints are saved collectively: every
-process calls save, process 0 writes (the state is replicated) and finalises.
-The run directory's own files (metrics, commit record, summary) and the log
-lines are process 0's alone (:func:`is_primary`, train/run.py's ``writer``); the workdir must be one
-shared folder (a network file system) when the processes are on several machines.
+Every process runs the same program on the whole dataset from the same seed, so the processes
+agree on every batch without talking. The mesh (train/steps.py) spans the devices of all
+processes; each process feeds only its share of every global array (:func:`put`), and XLA's
+collectives (gloo between CPU processes) sum the gradients. Orbax checkpoints are saved
+collectively; the run directory's own files and the log lines are process 0's alone
+(:func:`is_primary`), so the workdir must be one folder all the processes share.
 
 Asked for by flags or environment variables, the flags winning::
 
@@ -32,12 +27,8 @@ from train.errors import ConfigError
 
 
 def initialize(coordinator_address=None, num_processes=None, process_id=None) -> bool:
-    """Join a multi-process run if one is asked for (module docstring); returns whether it was.
-
-    ``coordinator_address``: ``"host:port"``; ``num_processes``, ``process_id``: ints (or None:
-    from the environment). Must run before JAX computes anything. On CPUs the processes exchange
-    gradients over gloo.
-    """
+    """Join a multi-process run if one is asked for (module docstring); whether it was. Must run
+    before JAX computes anything."""
     address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS")
     count = num_processes if num_processes is not None else _env_int("JAX_NUM_PROCESSES")
     index = process_id if process_id is not None else _env_int("JAX_PROCESS_ID")
@@ -53,10 +44,8 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None) ->
 
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name)
-    if value is None or value == "":
-        return None
     try:
-        return int(value)
+        return int(value) if value else None
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from None
 
@@ -84,8 +73,8 @@ def _put_local_share(x, sharding) -> jax.Array:
         return jax.random.wrap_key_data(key_data, impl=jax.random.key_impl(x))
     x = np.asarray(x)
     indices = sharding.addressable_devices_indices_map(x.shape).values()
-    # this process's box of x: from the lowest start to the highest stop along every axis
     # (start, stop) of every local shard along every axis
     ranges = [[i[d].indices(n)[:2] for i in indices] for d, n in enumerate(x.shape)]
+    # this process's box of x: from the lowest start to the highest stop along every axis
     box = tuple(slice(min(r[0] for r in axis), max(r[1] for r in axis)) for axis in ranges)
     return jax.make_array_from_process_local_data(sharding, x[box], x.shape)

@@ -3,32 +3,37 @@
     with Run.open(workdir, config, resume=False) as run:
         summary = train_and_evaluate(run.config, run, datasets, make_model)
 
-``Run.open`` starts a new run (refusing a workdir that holds one) or resumes one with its
-saved config plus ``overrides`` (refusing those that would change its finished epochs), and
-holds the run's lock until the block ends. A new run that fails before training begins (a bad
-config, missing data) leaves nothing behind. Inside, the loop calls ``restore`` once,
-``save_epoch`` after every epoch, ``best_state`` for the test, then ``finish`` (or ``fail``).
-
-The files and the order in which an epoch is committed are train/rundir.py's; the Orbax
-checkpoints and their digests are train/checkpoints.py's. With several processes only process 0
-writes (``writer=True``); the others (``writer=False``) read what it writes and take part only in
-the collective checkpoint saves.
-
-Ctrl-C (or SIGTERM, once :func:`stop_on_sigterm` is called) leaves the block as
-:class:`Interrupted`, whose message says where ``--resume`` continues; nothing committed is lost.
+``Run.open`` starts a new run or resumes one, and holds its lock until the block ends; a new run
+that fails before training begins (a bad config, missing data) leaves nothing behind. Inside, the
+loop calls ``restore`` once, ``save_epoch`` after every epoch, ``best_state`` for the test, then
+``finish`` (or ``fail``). With several processes only process 0 writes (``writer=True``); the
+others read what it writes and take part only in the collective checkpoint saves. Ctrl-C (or
+SIGTERM, once :func:`stop_on_sigterm` is called) leaves the block as :class:`Interrupted`, whose
+message says where ``--resume`` continues.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 from pathlib import Path
 from typing import Callable
 
+import ml_collections
+
 from train import distributed
 from train.checkpoints import Checkpoints
+from train.config_check import flatten
 from train.errors import RunDirError
 from train.rundir import RunDir
+
+# Fields that --resume may change: they do not change what training does. Changing the evaluation
+# batch or the batch tile only regroups sums (the last digits of the losses may differ).
+# steps_per_call is not here: chunks of steps are shuffled as units, so it changes the order of the
+# batches.
+RESUMABLE_CHANGES = ("eval_batch_size", "tile_pixels", "download")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -38,9 +43,6 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(message)
         self.signum = signum
         self.exit_status = 128 + signum
-
-    def __str__(self) -> str:
-        return self.args[0]
 
 
 def stop_on_sigterm() -> None:
@@ -62,6 +64,8 @@ class Run:
         self.commit: dict | None = None  # the commit record in force
         self.history: list[dict] = []  # the metrics of the committed epochs
         self.began = False  # whether training began (``restore`` ran)
+        self._made: list[Path] = []  # the folders made for a new run (innermost first)
+        self._owned = False  # whether this process created the run (and may discard it)
 
     @classmethod
     @contextlib.contextmanager
@@ -81,27 +85,99 @@ class Run:
         distributed.py).
         """
         writer = distributed.is_primary() if writer is None else writer
-        files = RunDir(workdir)
-        made = []  # folders a new run made, to remove if it fails before training
-        if not writer:
-            config = files.resume_config(overrides or {}) if resume else config
-        else:
-            resume, made = _lock_or_create(files, config, resume)
-            config = _resumed_config(files, config, overrides) if resume else config
-        run = cls(files, config, new=not resume, writer=writer)
+        run = cls(RunDir(workdir), config, new=not resume, writer=writer)
         try:
+            run._start(resume, overrides or {})
             yield run
         except BaseException as err:
-            if writer and run.new and not run.began:  # a failed start leaves no half-made run
-                files.release()
-                files.discard_new(made)
+            if not run.began:
+                run._discard()  # a failed start leaves no half-made run
             if isinstance(err, KeyboardInterrupt):
-                raise Interrupted(
-                    run._where_interrupted(), getattr(err, "signum", signal.SIGINT)
-                ) from None
+                signum = getattr(err, "signum", signal.SIGINT)
+                raise Interrupted(run._where_interrupted(), signum) from None
             raise
         finally:
-            files.release()
+            run.files.release()
+
+    def _start(self, resume: bool | None, overrides: dict) -> None:
+        """Lock the run and resume it, or create it (the writer) and lock it."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(
+                f"{self.path} is a file, not a run directory: choose another --workdir"
+            )
+        if resume and not self.files.config_file.is_file():
+            raise RunDirError(
+                f"nothing to resume in {self.path}: it has no config.json (start a new run without "
+                "--resume)"
+            )
+        if resume and self.writer:
+            self.files.lock()
+        elif self.writer:
+            resume = self._create(resume_if_there=resume is None)
+        self.new = not resume
+        if resume:
+            self.commit = self.files.read_commit()
+            self.config = self._resumed_config(overrides)
+
+    def _create(self, resume_if_there: bool) -> bool:
+        """Make the workdir, lock it and write config.json; whether it held a run to resume
+        instead (only asked with ``resume_if_there``)."""
+        if not resume_if_there:
+            self._check_new()  # before anything is written
+        self._made = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.files.lock()
+            if resume_if_there and self.files.config_file.is_file():
+                return True
+            self._check_new()  # another process may have started a run here meanwhile
+            self._owned = True
+            self.files.write_config(self.config)
+        except OSError as err:
+            raise RunDirError(f"cannot start a run in {self.path}: {err.strerror or err}") from None
+        return False
+
+    def _check_new(self) -> None:
+        """Refuse a workdir a new run cannot use."""
+        if self.path.is_dir():
+            if any(p.name != self.files.lock_file.name for p in self.path.iterdir()):
+                raise RunDirError(
+                    f"refusing to overwrite {self.path}: it already holds a run. Continue it with "
+                    "--resume, or choose a new --workdir."
+                )
+            return
+        parent = next(p for p in self.path.parents if p.exists())
+        if not parent.is_dir():
+            raise RunDirError(f"cannot create {self.path}: {parent} is a file")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise RunDirError(f"cannot create {self.path}: {parent} is not writable")
+
+    def _discard(self) -> None:
+        """Remove what a new run wrote before training began, and the folders made for it."""
+        if self._owned:
+            self.files.config_file.unlink(missing_ok=True)
+            self.files.lock_file.unlink(missing_ok=True)
+        for folder in self._made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # if empty
+
+    def _resumed_config(self, overrides: dict) -> ml_collections.ConfigDict:
+        """The saved config plus ``overrides`` (recorded in config.json), refusing any change that
+        would alter the epochs already done."""
+        saved = self.files.read_config()
+        config = ml_collections.ConfigDict(saved.to_dict())
+        config.update_from_flattened_dict(overrides)
+        done = self.epochs_done
+        refused = _changes_that_alter_the_past(saved, config, done) if done else []
+        if refused:
+            raise RunDirError(
+                f"--resume continues {self.path} with its saved config, and {done} epoch(s) are "
+                f"done: changing {', '.join(refused)} would change them; start a new run with a "
+                "new --workdir instead"
+            )
+        if self.writer and overrides:
+            self.files.write_config(config)
+        return config
 
     # -- what the training loop calls ----------------------------------------------------------
 
@@ -116,49 +192,32 @@ class Run:
         self.began = True
         if self.new:
             return state
-        commit, restored = self.checkpoints.resume_point(self.files.read_commit(), state, say)
-        if commit is None:
+        self.commit, state = self.checkpoints.resume_point(self.commit, state, say)
+        if self.commit is None:
             say(f"{self.path} has no finished epoch on record: starting from epoch 1")
         else:
-            say(f"resuming {self.path} after epoch {commit['epoch']}")
-        self.commit = commit
+            say(f"resuming {self.path} after epoch {self.epochs_done}")
         if self.writer:
-            self._drop_what_follows_the_commit()
+            self.files.roll_back(self.commit)
         self.history = [m for m in self.files.read_metrics() if m["epoch"] <= self.epochs_done]
         if [m["epoch"] for m in self.history] != list(range(1, self.epochs_done + 1)):
             raise RunDirError(
                 f"{self.files.metrics_file} lacks epochs the commit record says are done: "
                 "this run cannot be resumed"
             )
-        return state if commit is None else restored
-
-    def _drop_what_follows_the_commit(self) -> None:
-        if self.commit is None:
-            self.files.uncommit()
-        elif self.commit != self.files.read_commit():
-            self.files.commit(self.commit)  # now naming only intact checkpoints
-        self.files.remove_unreferenced_checkpoints()
-        self.files.remove_summary()  # unfinished again until the end
-        self.files.keep_metrics_through(self.epochs_done)
+        return state
 
     def save_epoch(self, state, record: dict) -> None:
-        """Save an epoch crash-consistently: its metrics line, its checkpoint(s), then the commit
-        record (the one atomic step), then the checkpoints no longer named are removed."""
-        epoch, best_val = record["epoch"], self.commit["best_val_accuracy"] if self.commit else -1.0
+        """Commit an epoch (train/rundir.py); the processes other than the writer only take part
+        in saving its checkpoints."""
+
+        def save_checkpoints() -> dict:
+            return self.checkpoints.save_epoch(self.commit, state, record)
+
         if self.writer:
-            self.files.append_metrics(record)
-        saved = {"epoch": epoch, "best_val_accuracy": max(best_val, record["val_accuracy"])}
-        last = self.checkpoints.save("last", epoch, state, saved)
-        if record["val_accuracy"] > best_val:
-            best = self.checkpoints.save("best", epoch, state, saved)
+            self.commit = self.files.commit_epoch(record, save_checkpoints)
         else:
-            best = self.commit["checkpoints"]["best"]
-        self.commit = {"epoch": epoch, "best_epoch": best["epoch"]}
-        self.commit |= {"best_val_accuracy": saved["best_val_accuracy"]}
-        self.commit |= {"checkpoints": {"last": last, "best": best}}
-        if self.writer:
-            self.files.commit(self.commit)
-            self.files.remove_unreferenced_checkpoints()
+            self.commit = save_checkpoints()
         self.history.append(record)
 
     def best_state(self, like) -> tuple[object, dict]:
@@ -180,9 +239,9 @@ class Run:
             self.files.write_summary(summary)
 
     def _where_interrupted(self) -> str:
-        done = self.files.committed_epoch() if not self.began else self.epochs_done
         if self.new and not self.began:
             return "interrupted before training began; nothing was kept"
+        done = self.epochs_done
         if not self.began:
             where = "before training resumed"
         elif done == self.config.num_epochs:
@@ -193,29 +252,19 @@ class Run:
         return f"interrupted {where}; --resume {then}"
 
 
-def _lock_or_create(files: RunDir, config, resume: bool | None) -> tuple[bool, list[Path]]:
-    """Lock the run to resume, or create and lock a new one; (whether it resumes, the folders
-    made)."""
-    if resume is None:  # whether to resume is decided under the lock
-        files.path.mkdir(parents=True, exist_ok=True)
-        files.lock()
-        resume = files.config_file.is_file()
-    if resume:
-        files.check_resumable()
-        files.lock()
-        return True, []
-    return False, files.create(config)
+def _flatten(config: ml_collections.ConfigDict) -> dict:
+    """config_check.flatten, with tuples and lists made alike (as JSON) so that they compare."""
+    return {name: json.loads(json.dumps(value)) for name, value in flatten(config).items()}
 
 
-def _resumed_config(files: RunDir, config, overrides: dict | None):
-    """The saved config plus ``overrides``, recorded in config.json; the lock is let go if it is
-    refused."""
-    try:
-        resumed = files.resume_config(overrides or {})
-        saved = files.read_config().to_json_best_effort(sort_keys=True)
-        if saved != resumed.to_json_best_effort(sort_keys=True):
-            files.write_config(resumed)
-        return resumed
-    except BaseException:
-        files.release()
-        raise
+def _changes_that_alter_the_past(
+    saved: ml_collections.ConfigDict, new: ml_collections.ConfigDict, epochs_done: int
+) -> list[str]:
+    """The fields whose change would make a resumed run differ from the uninterrupted one, each
+    as 'name (old -> new)'."""
+    before, after = _flatten(saved), _flatten(new)
+    allowed = RESUMABLE_CHANGES
+    if after.get("lr_schedule") == "constant" and after["num_epochs"] >= epochs_done:
+        allowed += ("num_epochs",)  # a constant learning rate does not depend on the run's length
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return [f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in changed if k not in allowed]
