@@ -8,6 +8,7 @@ or the data is touched. The rules of every field live here, in one table.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Callable, NamedTuple
 
@@ -171,6 +172,29 @@ def check_trainable(config, train_groups, num_devices: int) -> None:
             "no group of the training split has a full batch of "
             f"config.batch_size = {config.batch_size} images"
         )
+
+
+# Fields that --resume may change: they do not change what training does. Changing the evaluation
+# batch or the batch tile only regroups sums (the last digits of the losses may differ).
+# steps_per_call is not here: chunks of steps are shuffled as units, so it changes the order of the
+# batches.
+RESUMABLE_CHANGES = ("eval_batch_size", "tile_pixels", "download")
+
+
+def _as_json(config) -> dict:
+    """:func:`flatten`, with tuples and lists made alike (as JSON) so that they compare."""
+    return {name: json.loads(json.dumps(value)) for name, value in flatten(config).items()}
+
+
+def changes_that_alter_the_past(saved, new, epochs_done: int) -> list[str]:
+    """The fields whose change would make a resumed run differ from the uninterrupted one, each
+    as 'name (old -> new)'."""
+    before, after = _as_json(saved), _as_json(new)
+    allowed = RESUMABLE_CHANGES
+    if after.get("lr_schedule") == "constant" and after["num_epochs"] >= epochs_done:
+        allowed += ("num_epochs",)  # a constant learning rate does not depend on the run's length
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return [f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in changed if k not in allowed]
 
 
 def unknown_override(fields, argv: list[str]) -> str | None:

@@ -15,7 +15,6 @@ message says where ``--resume`` continues.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from pathlib import Path
@@ -23,17 +22,10 @@ from typing import Callable
 
 import ml_collections
 
-from train import distributed
+from train import config_check, distributed
 from train.checkpoints import Checkpoints
-from train.config_check import flatten
 from train.errors import RunDirError
 from train.rundir import RunDir
-
-# Fields that --resume may change: they do not change what training does. Changing the evaluation
-# batch or the batch tile only regroups sums (the last digits of the losses may differ).
-# steps_per_call is not here: chunks of steps are shuffled as units, so it changes the order of the
-# batches.
-RESUMABLE_CHANGES = ("eval_batch_size", "tile_pixels", "download")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -168,7 +160,7 @@ class Run:
         config = ml_collections.ConfigDict(saved.to_dict())
         config.update_from_flattened_dict(overrides)
         done = self.epochs_done
-        refused = _changes_that_alter_the_past(saved, config, done) if done else []
+        refused = config_check.changes_that_alter_the_past(saved, config, done) if done else []
         if refused:
             raise RunDirError(
                 f"--resume continues {self.path} with its saved config, and {done} epoch(s) are "
@@ -250,21 +242,3 @@ class Run:
             where = f"in epoch {done + 1}"
         then = f"continues after epoch {done}" if done else "starts again from epoch 1"
         return f"interrupted {where}; --resume {then}"
-
-
-def _flatten(config: ml_collections.ConfigDict) -> dict:
-    """config_check.flatten, with tuples and lists made alike (as JSON) so that they compare."""
-    return {name: json.loads(json.dumps(value)) for name, value in flatten(config).items()}
-
-
-def _changes_that_alter_the_past(
-    saved: ml_collections.ConfigDict, new: ml_collections.ConfigDict, epochs_done: int
-) -> list[str]:
-    """The fields whose change would make a resumed run differ from the uninterrupted one, each
-    as 'name (old -> new)'."""
-    before, after = _flatten(saved), _flatten(new)
-    allowed = RESUMABLE_CHANGES
-    if after.get("lr_schedule") == "constant" and after["num_epochs"] >= epochs_done:
-        allowed += ("num_epochs",)  # a constant learning rate does not depend on the run's length
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    return [f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in changed if k not in allowed]
