@@ -132,10 +132,11 @@ def jit_per_step(make_model, batch: int, side: int, steps: int) -> Contender:
 def network_row(side: int, batch: int, varres: bool, repeats: int, with_torch: bool) -> dict:
     """Images/s of each contender on Q8's network (28×28) or Q14's (N = 81), and the FLOP per
     image of its training step."""
-    if varres:
-        make = lambda conv: lambda rngs: VarResCNN((16, 32, 81), conv=conv, rngs=rngs)  # noqa: E731
-    else:
-        make = lambda conv: lambda rngs: FixedCNN(conv=conv, rngs=rngs)  # noqa: E731
+    network = functools.partial(VarResCNN, (16, 32, 81)) if varres else FixedCNN
+
+    def make(conv):
+        return lambda rngs: network(conv=conv, rngs=rngs)
+
     steps = max(10, (800 if varres else 1600) // batch)
     # train.fixed scans all the row's steps in one call; train.varres its config's steps_per_call
     config = configs.varres.get_config() if varres else configs.fixed.get_config()
