@@ -75,7 +75,7 @@ TRANSPOSE_ROWS = [
     for s, c_out, c_in in ((7, 64, 32), (14, 32, 16))
 ] + [Row("transposed 3-D 8^3x16->16^3x8", (2, 8, 8, 8, 16), (4, 4, 4, 8, 16), stride=2)]
 
-_CHANNELS_LAST = {
+CHANNELS_LAST = {
     1: ("NWC", "WIO", "NWC"),
     2: ("NHWC", "HWIO", "NHWC"),
     3: ("NDHWC", "DHWIO", "NDHWC"),
@@ -87,7 +87,7 @@ def xla_conv(row: Row):
     return lambda x, k: lax.conv_general_dilated(
         x, k, (row.stride,) * rank, [(row.padding, row.padding)] * rank,
         rhs_dilation=(row.dilation,) * rank,
-        dimension_numbers=_CHANNELS_LAST[rank], feature_group_count=row.groups,
+        dimension_numbers=CHANNELS_LAST[rank], feature_group_count=row.groups,
     )  # fmt: skip
 
 
@@ -112,7 +112,7 @@ def xla_transpose(row: Row):
         k,
         (row.stride,) * rank,
         _transpose_pads(row),
-        dimension_numbers=_CHANNELS_LAST[rank],
+        dimension_numbers=CHANNELS_LAST[rank],
         transpose_kernel=True,
     )
 
@@ -286,7 +286,7 @@ def command(args) -> str:
     return " ".join(words + [f"--rounds {args.rounds}"])
 
 
-def main(argv=None):
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--batch", type=int, nargs="+", default=[16, 128], help="batch sizes (default: 16 128)"
@@ -308,7 +308,11 @@ def main(argv=None):
         metavar="FILE",
         help="print the table of a saved --json file; measure nothing",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.from_json:
         with open(args.from_json) as f:
             print(markdown_block(json.load(f)))

@@ -1,4 +1,4 @@
-"""train.bench: the throughput measurement and the table it prints."""
+"""train.bench and train.throughput: the throughput measurement and the tables it prints."""
 
 import json
 import math
@@ -7,10 +7,11 @@ import pytest
 from flax import nnx
 
 import jaxconv
-from train import bench
-from train.bench import Contender, as_trainer_runs, images_per_second, markdown
+from train import bench, throughput
+from train.bench import markdown
 from train.flops import cpu_fp32_peak, flop_per_cycle, training_step_flops
 from train.models import FixedCNN
+from train.throughput import Contender, as_trainer_runs, images_per_second
 
 
 @pytest.mark.slow
@@ -157,7 +158,9 @@ def test_markdown_block_refuses_a_result_without_its_command():
 
 def test_markdown_of_a_run_is_what_its_json_renders_to(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("JAXCONV_NO_REEXEC", "1")  # no glibc re-exec of the test process
-    monkeypatch.setattr(bench, "network_rows", lambda batches, repeats, with_torch: [TRAIN_ROW])
+    monkeypatch.setattr(
+        throughput, "network_rows", lambda batches, repeats, with_torch: [TRAIN_ROW]
+    )
     saved = tmp_path / "run.json"
     argv = ["--no-torch", "--no-time-to-accuracy", "--repeats", "2", "--markdown"]
     bench.main(argv + ["--json", str(saved)])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxconv import bench
-from jaxconv.bench import ND_ROWS, TRANSPOSE_ROWS, Row, bench_row, markdown_table
+from jaxconv.bench import ND_ROWS, TRANSPOSE_ROWS, Row, bench_row, markdown_table, time_alternating
 
 
 @pytest.mark.slow
@@ -26,6 +26,14 @@ def test_bench_rows_time_jaxconv_xla_and_nnx_and_the_table_shows_them():
     assert "nnx fwd+bwd (ms)" in table[0] and table[2].count("|") == table[3].count("|") == table[
         0
     ].count("|")
+
+
+def test_time_alternating_alternates_the_steps_after_their_warm_up():
+    calls = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ("a", "b")}
+    seconds = time_alternating(steps, (), rounds=3, warmup=2)
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3
+    assert set(seconds) == {"a", "b"} and all(s >= 0 for s in seconds.values())
 
 
 def test_the_issue_rows_are_there():

@@ -1,4 +1,4 @@
-"""train.swap_bench and train.swap_models: the networks, the alternating timer, the table."""
+"""train.swap_bench and train.swap_models: the networks, their training steps, the tables."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 import jaxconv
-from train.swap_bench import dense_row, markdown, median_seconds, network_row
+from train.swap_bench import dense_row, markdown, network_row
 from train.swap_models import specs
 
 # compiling the three larger networks twice takes 10-20 s on a 2-core CPU
@@ -39,19 +39,6 @@ def test_network_row_trains_both_and_reports_equal_first_losses():
     assert row["speedup"] == pytest.approx(row["stock_s"] / row["jaxconv_s"])
 
 
-class _Done:
-    def block_until_ready(self):
-        return self
-
-
-def test_median_seconds_alternates_the_steps_after_their_warm_up():
-    calls = []
-    steps = {name: (lambda name=name: calls.append(name) or _Done()) for name in ("a", "b")}
-    seconds = median_seconds(steps, (), rounds=3, warmup=2)
-    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3
-    assert set(seconds) == {"a", "b"} and all(s >= 0 for s in seconds.values())
-
-
 def test_markdown_shows_both_first_losses_and_the_ratio_of_the_medians():
     row = {
         "network": "net",
@@ -64,10 +51,12 @@ def test_markdown_shows_both_first_losses_and_the_ratio_of_the_medians():
         "speedup": 8.0,
     }
     fold = {"shape": "up", "input_dilated_s": 0.0011, "conv_transpose_s": 0.001, "ratio": 1.1}
-    table = markdown([row], [fold], "cpu X", "2026-01-01")
+    result = {"machine": "cpu X", "date": "2026-01-01", "networks": [row]}
+    result |= {"input_dilation": [fold], "unet_dense_layers": []}
+    table = markdown(result)
     assert "| net | 8 | 1,234 | 1.500000 | 1.500000 | 2.000 | 0.250 | 8.0× | - |" in table
     row |= {"transposed_only_s": 0.5}
-    table = markdown([row], [fold], "cpu X", "2026-01-01")
+    table = markdown(result)
     assert "| 2.000 | 0.250 | 8.0× | 0.500 (4.0×) |" in table
     assert "| up | 1.10 | 1.00 | 1.10 |" in table
     assert "cpu X, 2026-01-01" in table
@@ -78,5 +67,6 @@ def test_dense_row_times_both_convolutions_and_the_table_shows_it():
     assert row["xla_s"] > 0 and row["jaxconv_s"] > 0
     assert row["ratio"] == pytest.approx(row["jaxconv_s"] / row["xla_s"])
     row |= {"xla_s": 0.002, "jaxconv_s": 0.003, "ratio": 1.5}
-    table = markdown([], [], "cpu X", "2026-01-01", [row])
+    result = {"machine": "cpu X", "date": "2026-01-01", "networks": [], "input_dilation": []}
+    table = markdown(result | {"unet_dense_layers": [row]})
     assert "| 1×6×6×2 | 3×3×2×3 | 2.00 | 3.00 | 1.50 |" in table

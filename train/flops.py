@@ -58,12 +58,6 @@ class Peak:
     def flops(self) -> float:
         return self.cores * self.mhz * 1e6 * self.flop_per_cycle
 
-    def describe(self) -> str:
-        return (
-            f"FP32 peak {self.flops / 1e9:.1f} GFLOP/s = {self.cores} cores × {self.mhz:.0f} MHz "
-            f"({self.clock_source}) × {self.flop_per_cycle} FLOP/cycle ({self.isa})"
-        )
-
 
 def flop_per_cycle(flags: set[str], vendor: str, family: int, model: int) -> tuple[int, str]:
     """FP32 FLOP per cycle per core of the vector units, and the assumption behind it.

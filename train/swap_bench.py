@@ -4,40 +4,40 @@
     python -m train.swap_bench --json docs/bench/swap_bench-cpu-2core.json
     python -m train.swap_bench --rounds 3 --only U-Net     # one network, fewer rounds
 
-Each network of ``train.swap_models`` is built twice from the same seed: once as
-it is, once swapped. A training step is forward, backward and an optax Adam
-update, one ``nnx.jit`` call on the same synthetic batch. Both first losses
-are printed: they must agree to float tolerance (the same parameters, the same
-function). Then the two take turns, one step each per round, after the first
-step (compilation; its loss is the first loss) and one warm-up step each; the
-table gives the median seconds per step and the ratio of the medians. A
-network with ``nnx.ConvTranspose`` layers is also timed with only those swapped
-(``swap_convolutions(model, layers=(nnx.ConvTranspose,))``), its dense layers
-stock.
+Each network of ``train.swap_models`` is built from the same seed as it is, swapped,
+and, when it has ``nnx.ConvTranspose`` layers, with only those swapped. A step is
+forward, backward and an optax Adam update in one ``nnx.jit`` call on one synthetic
+batch; the first losses (of the compiling step) must agree to float tolerance. The
+variants take turns, one step each per round, after a warm-up step each.
 
-Then two tables of single layers, forward and both gradients, jitted, in
-alternating rounds: ``jaxconv.conv_general_dilated`` with ``lhs_dilation`` (the
-fold path) against ``jaxconv.conv_transpose`` computing the same numbers, on
-the networks' upsampling shapes; and the U-Net's dense 3×3 layers, XLA's
-convolution against jaxconv's.
+Then two tables of single layers, forward and both gradients, in alternating rounds:
+``jaxconv.conv_general_dilated`` with ``lhs_dilation`` (the fold path) against
+``jaxconv.conv_transpose`` computing the same numbers, on the networks' upsampling
+shapes; and the U-Net's dense 3×3 layers, XLA's convolution against jaxconv's.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
-import time
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
+from flax import nnx
+from jax import lax
+
+import jaxconv
+from jaxconv.bench import CHANNELS_LAST, machine, time_alternating
+from train.swap_models import parameter_count, specs
 
 
 def training_step(model, loss):
-    """One jitted step ``() -> loss`` of ``model`` on a fixed batch, Adam from a fresh state."""
-    import optax
-    from flax import nnx
-
+    """One jitted step ``(x, y) -> loss`` of ``model``, Adam from a fresh state."""
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
 
     @nnx.jit
@@ -49,28 +49,8 @@ def training_step(model, loss):
     return lambda x, y: step(model, optimizer, x, y)
 
 
-def median_seconds(steps: dict, args, rounds: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds of each ``steps[name](*args)`` over ``rounds`` rounds, one call of each in
-    turn, after ``warmup`` calls each (compilation)."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step(*args).block_until_ready()
-    seconds = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step(*args).block_until_ready()
-            seconds[name].append(time.perf_counter() - start)
-    return {name: float(np.median(s)) for name, s in seconds.items()}
-
-
 def network_row(spec, rounds: int) -> dict:
     """First losses and median step times of ``spec``'s network, stock and swapped."""
-    from flax import nnx
-
-    import jaxconv
-    from train.swap_models import parameter_count
-
     x, y = spec.batch()
     stock = spec.make(nnx.Rngs(0))
     swapped = jaxconv.swap_convolutions(spec.make(nnx.Rngs(0)))
@@ -80,14 +60,8 @@ def network_row(spec, rounds: int) -> dict:
         jaxconv.swap_convolutions(transposed_only, layers=(nnx.ConvTranspose,))
         steps["transposed_only"] = training_step(transposed_only, spec.loss)
     first = {name: float(step(x, y)) for name, step in steps.items()}
-    seconds = median_seconds(steps, (x, y), rounds, warmup=1)
-    extra = {}
-    if "transposed_only" in seconds:
-        extra = {
-            "first_loss_transposed_only": first["transposed_only"],
-            "transposed_only_s": seconds["transposed_only"],
-        }
-    return extra | {
+    seconds = time_alternating(steps, (x, y), rounds, warmup=1)
+    row = {
         "network": spec.name,
         "batch": spec.input_shape[0],
         "input": list(spec.input_shape),
@@ -99,6 +73,28 @@ def network_row(spec, rounds: int) -> dict:
         "speedup": seconds["stock"] / seconds["jaxconv"],
         "rounds": rounds,
     }
+    if "transposed_only" in steps:
+        row["first_loss_transposed_only"] = first["transposed_only"]
+        row["transposed_only_s"] = seconds["transposed_only"]
+    return row
+
+
+def gradient_seconds(convs: dict, g, rounds: int) -> dict[str, float]:
+    """Median seconds of ``vdot(conv(a, b), g)`` and its gradients in ``a`` and ``b``, jitted, for
+    each ``convs[name] = (conv, a, b)``, in alternating rounds after two warm-up calls each."""
+    calls = {}
+    for name, (conv, a, b) in convs.items():
+
+        def loss(a, b, conv=conv):
+            return jnp.vdot(conv(a, b), g)
+
+        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        calls[name] = functools.partial(grad, a, b)
+    return time_alternating(calls, (), rounds, warmup=2)
+
+
+def normal(rng, shape) -> jax.Array:
+    return jnp.asarray(rng.normal(size=shape), jnp.float32)
 
 
 # (name, y shape (N, *S, C_y), lax kernel shape (*k, C_y, C_z), input dilation, lax padding)
@@ -113,50 +109,31 @@ FOLD_SHAPES = [
 def fold_row(name, y_shape, kernel_shape, dilation, pads, rounds: int) -> dict:
     """conv_general_dilated with input dilation against conv_transpose on the same numbers:
     forward and both gradients, jitted, alternating rounds."""
-    import jax
-    import jax.numpy as jnp
-
-    import jaxconv
-
     rank = len(y_shape) - 2
     rng = np.random.default_rng(0)
-    y = jnp.asarray(rng.normal(size=y_shape), jnp.float32)
-    kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)  # lax's (*k, C_y, C_z)
-    k = kernel_shape[0]
-    layouts = {2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}[rank]
+    y, kernel = normal(rng, y_shape), normal(rng, kernel_shape)  # kernel: lax's (*k, C_y, C_z)
 
     def dilated(y, kernel):
         return jaxconv.conv_general_dilated(
-            y, kernel, (1,) * rank, [pads] * rank, (dilation,) * rank, None, layouts
+            y, kernel, (1,) * rank, [pads] * rank, (dilation,) * rank, None, CHANNELS_LAST[rank]
         )
 
     # the same map as conv_transpose: the kernel flipped, channels swapped; padding k - 1 - lo
     forward_kernel = jnp.flip(kernel, axis=tuple(range(rank))).swapaxes(-1, -2)
+    k = kernel_shape[0]
     crop = [(k - 1 - pads[0], k - 1 - pads[1])] * rank
 
     def transposed(y, kernel):
         return jaxconv.conv_transpose(y, kernel, dilation, crop)
 
-    g = jnp.asarray(rng.normal(size=dilated(y, kernel).shape), jnp.float32)
-    np.testing.assert_allclose(
-        np.asarray(dilated(y, kernel)),
-        np.asarray(transposed(y, forward_kernel)),
-        rtol=1e-4,
-        atol=1e-3,
-    )
-
-    def timed(conv, kernel):
-        grad = jax.jit(jax.value_and_grad(lambda a, b: jnp.vdot(conv(a, b), g), argnums=(0, 1)))
-        return lambda: grad(y, kernel)[0]
-
-    seconds = median_seconds(
-        {
-            "input_dilated": timed(dilated, kernel),
-            "conv_transpose": timed(transposed, forward_kernel),
-        },
-        (),
-        rounds,
-    )
+    out = dilated(y, kernel)
+    g = normal(rng, out.shape)
+    np.testing.assert_allclose(out, transposed(y, forward_kernel), rtol=1e-4, atol=1e-3)
+    convs = {
+        "input_dilated": (dilated, y, kernel),
+        "conv_transpose": (transposed, y, forward_kernel),
+    }
+    seconds = gradient_seconds(convs, g, rounds)
     return {
         "shape": name,
         "input_dilated_s": seconds["input_dilated"],
@@ -182,31 +159,18 @@ UNET_DENSE_SHAPES = [
 
 def dense_row(x_shape, kernel_shape, rounds: int) -> dict:
     """One 3×3 'SAME' layer, forward and both gradients, XLA's convolution against jaxconv's."""
-    import jax
-    import jax.numpy as jnp
-    from jax import lax
-
-    import jaxconv
-
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
-    kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)
-    g = jnp.asarray(rng.normal(size=(*x_shape[:-1], kernel_shape[-1])), jnp.float32)
+    x, kernel = normal(rng, x_shape), normal(rng, kernel_shape)
+    g = normal(rng, (*x_shape[:-1], kernel_shape[-1]))
 
-    def timed(conv):
-        def loss(x, kernel):
-            return jnp.vdot(
-                conv(x, kernel, (1, 1), "SAME", None, None, ("NHWC", "HWIO", "NHWC")), g
-            )
+    def same(conv):
+        return lambda x, kernel: conv(x, kernel, (1, 1), "SAME", None, None, CHANNELS_LAST[2])
 
-        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
-        return lambda: grad(x, kernel)[0]
-
-    seconds = median_seconds(
-        {"xla": timed(lax.conv_general_dilated), "jaxconv": timed(jaxconv.conv_general_dilated)},
-        (),
-        rounds,
-    )
+    convs = {
+        "xla": (same(lax.conv_general_dilated), x, kernel),
+        "jaxconv": (same(jaxconv.conv_general_dilated), x, kernel),
+    }
+    seconds = gradient_seconds(convs, g, rounds)
     return {
         "input": list(x_shape),
         "kernel": list(kernel_shape),
@@ -217,57 +181,101 @@ def dense_row(x_shape, kernel_shape, rounds: int) -> dict:
     }
 
 
-def markdown(rows, fold_rows, machine: str, date: str, dense_rows=()) -> str:
+def network_lines(rows) -> list[str]:
     lines = [
-        f"Training steps (forward, backward, Adam), {machine}, {date}. Median seconds per step, "
-        "stock and swapped in alternating rounds; the machine was shared with other jobs, so the "
-        "ratios are the numbers to read.",
-        "",
         "| network | batch | parameters | first loss, stock | first loss, jaxconv | stock (s/step) "
         "| swapped (s/step) | speed-up | only ConvTranspose swapped (s/step) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        only = (
-            f"{r['transposed_only_s']:.3f} ({r['stock_s'] / r['transposed_only_s']:.1f}×)"
-            if "transposed_only_s" in r
-            else "-"
-        )
+        only = "-"
+        if "transposed_only_s" in r:
+            only = f"{r['transposed_only_s']:.3f} ({r['stock_s'] / r['transposed_only_s']:.1f}×)"
         lines.append(
             f"| {r['network']} | {r['batch']} | {r['parameters']:,} | {r['first_loss_stock']:.6f} "
             f"| {r['first_loss_jaxconv']:.6f} | {r['stock_s']:.3f} | {r['jaxconv_s']:.3f} "
             f"| {r['speedup']:.1f}× | {only} |"
         )
-    if fold_rows:
-        lines += [
-            "",
-            "`jaxconv.conv_general_dilated` with input dilation (the fold path) against "
-            "`jaxconv.conv_transpose` on the same numbers, forward and both gradients, median "
-            "seconds in alternating rounds:",
-            "",
-            "| shape | input-dilated (ms) | conv_transpose (ms) | ratio |",
-            "|---|---:|---:|---:|",
-        ]
-        for r in fold_rows:
-            lines.append(
-                f"| {r['shape']} | {1e3 * r['input_dilated_s']:.2f} "
-                f"| {1e3 * r['conv_transpose_s']:.2f} | {r['ratio']:.2f} |"
-            )
-    if dense_rows:
-        lines += [
-            "",
-            "The U-Net's 3×3 'SAME' layers at batch 8, forward and both gradients, XLA's "
-            "convolution against jaxconv's, median seconds in alternating rounds:",
-            "",
-            "| input | kernel | XLA (ms) | jaxconv (ms) | jaxconv / XLA |",
-            "|---|---|---:|---:|---:|",
-        ]
-        for r in dense_rows:
-            lines.append(
-                f"| {'×'.join(map(str, r['input']))} | {'×'.join(map(str, r['kernel']))} "
-                f"| {1e3 * r['xla_s']:.2f} | {1e3 * r['jaxconv_s']:.2f} | {r['ratio']:.2f} |"
-            )
+    return lines
+
+
+def fold_lines(rows) -> list[str]:
+    lines = [
+        "`jaxconv.conv_general_dilated` with input dilation (the fold path) against "
+        "`jaxconv.conv_transpose` on the same numbers, forward and both gradients, median "
+        "seconds in alternating rounds:",
+        "",
+        "| shape | input-dilated (ms) | conv_transpose (ms) | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['shape']} | {1e3 * r['input_dilated_s']:.2f} "
+            f"| {1e3 * r['conv_transpose_s']:.2f} | {r['ratio']:.2f} |"
+        )
+    return lines
+
+
+def dense_lines(rows) -> list[str]:
+    lines = [
+        "The U-Net's 3×3 'SAME' layers at batch 8, forward and both gradients, XLA's "
+        "convolution against jaxconv's, median seconds in alternating rounds:",
+        "",
+        "| input | kernel | XLA (ms) | jaxconv (ms) | jaxconv / XLA |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {'×'.join(map(str, r['input']))} | {'×'.join(map(str, r['kernel']))} "
+            f"| {1e3 * r['xla_s']:.2f} | {1e3 * r['jaxconv_s']:.2f} | {r['ratio']:.2f} |"
+        )
+    return lines
+
+
+def markdown(result: dict) -> str:
+    """The tables of a result (what ``--json`` writes): whole training steps, then the fold path
+    and the dense layers when they were measured."""
+    lines = [
+        f"Training steps (forward, backward, Adam), {result['machine']}, {result['date']}. Median "
+        "seconds per step, stock and swapped in alternating rounds; the machine was shared with "
+        "other jobs, so the ratios are the numbers to read.",
+        "",
+        *network_lines(result["networks"]),
+    ]
+    if result["input_dilation"]:
+        lines += ["", *fold_lines(result["input_dilation"])]
+    if result["unet_dense_layers"]:
+        lines += ["", *dense_lines(result["unet_dense_layers"])]
     return "\n".join(lines)
+
+
+def measure(args) -> dict:
+    """The networks' rows, then the layer tables', each reported as it is measured."""
+    networks = []
+    for spec in specs():
+        if args.only and args.only not in spec.name:
+            continue
+        r = network_row(spec, args.rounds)
+        networks.append(r)
+        print(
+            f"{r['network']}: first loss stock {r['first_loss_stock']:.6f}, jaxconv "
+            f"{r['first_loss_jaxconv']:.6f}; {r['stock_s']:.3f} s/step stock, "
+            f"{r['jaxconv_s']:.3f} s/step swapped: {r['speedup']:.1f}×",
+            flush=True,
+        )
+    folds = [] if args.no_fold else [fold_row(*s, args.fold_rounds) for s in FOLD_SHAPES]
+    for r in folds:
+        print(f"{r['shape']}: input-dilated / conv_transpose = {r['ratio']:.2f}", flush=True)
+    dense = [] if args.no_layers else [dense_row(*s, args.fold_rounds) for s in UNET_DENSE_SHAPES]
+    for r in dense:
+        print(f"{r['input']} {r['kernel']}: jaxconv / XLA = {r['ratio']:.2f}", flush=True)
+    return {
+        "machine": machine(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "networks": networks,
+        "input_dilation": folds,
+        "unet_dense_layers": dense,
+    }
 
 
 def main(argv=None) -> None:
@@ -284,42 +292,10 @@ def main(argv=None) -> None:
     parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-
-    from jaxconv.bench import machine
-    from train.swap_models import specs
-
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    rows = []
-    for spec in specs():
-        if args.only and args.only not in spec.name:
-            continue
-        row = network_row(spec, args.rounds)
-        rows.append(row)
-        print(
-            f"{row['network']}: first loss stock {row['first_loss_stock']:.6f}, jaxconv "
-            f"{row['first_loss_jaxconv']:.6f}; {row['stock_s']:.3f} s/step stock, "
-            f"{row['jaxconv_s']:.3f} s/step swapped: {row['speedup']:.1f}×",
-            flush=True,
-        )
-    fold_rows = [] if args.no_fold else [fold_row(*s, args.fold_rounds) for s in FOLD_SHAPES]
-    for r in fold_rows:
-        print(f"{r['shape']}: input-dilated / conv_transpose = {r['ratio']:.2f}", flush=True)
-    dense_rows = (
-        [] if args.no_layers else [dense_row(*s, args.fold_rounds) for s in UNET_DENSE_SHAPES]
-    )
-    for r in dense_rows:
-        print(f"{r['input']} {r['kernel']}: jaxconv / XLA = {r['ratio']:.2f}", flush=True)
+    result = measure(args)
     if args.markdown:
-        print()
-        print(markdown(rows, fold_rows, machine(), date, dense_rows))
+        print("\n" + markdown(result))
     if args.json:
-        result = {
-            "machine": machine(),
-            "date": date,
-            "networks": rows,
-            "input_dilation": fold_rows,
-            "unet_dense_layers": dense_rows,
-        }
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -153,39 +153,32 @@ class Volume3D(nnx.Module):
         return self.head(x)
 
 
-def _cross_entropy(model, x, labels):
-    return optax.softmax_cross_entropy_with_integer_labels(model(x), labels).mean()
-
-
-def _mean_squared_error(model, x, target):
-    return jnp.mean((model(x) - target) ** 2)
-
-
 @dataclasses.dataclass(frozen=True)
 class Spec:
-    """A network, its synthetic batch ``(inputs, targets)`` and its loss ``loss(model, x, y)``."""
+    """A network and its synthetic batch: inputs of ``input_shape``, and labels of ``classes``
+    classes per example (or per pixel, ``per_pixel``) with the cross-entropy loss; without
+    ``classes``, one regression target per position with the mean squared error."""
 
     name: str
     make: Callable[[nnx.Rngs], nnx.Module]
     input_shape: tuple[int, ...]
-    target: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
-    loss: Callable
+    classes: int | None = None
+    per_pixel: bool = False
 
     def batch(self, seed: int = 0):
         rng = np.random.default_rng(seed)
         x = rng.normal(size=self.input_shape).astype(np.float32)
-        return jnp.asarray(x), jnp.asarray(self.target(rng, self.input_shape))
+        if self.classes is None:
+            y = rng.normal(size=(*self.input_shape[:-1], 1)).astype(np.float32)
+        else:
+            labels = self.input_shape[:-1] if self.per_pixel else self.input_shape[:1]
+            y = rng.integers(0, self.classes, labels).astype(np.int32)
+        return jnp.asarray(x), jnp.asarray(y)
 
-
-def _labels(classes: int, per_pixel: bool):
-    def target(rng, shape):
-        return rng.integers(0, classes, shape[:-1] if per_pixel else shape[:1]).astype(np.int32)
-
-    return target
-
-
-def _sequence_target(rng, shape):
-    return rng.normal(size=(*shape[:-1], 1)).astype(np.float32)
+    def loss(self, model, x, y):
+        if self.classes is None:
+            return jnp.mean((model(x) - y) ** 2)
+        return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
 
 
 def specs(batch_scale: float = 1.0) -> list[Spec]:
@@ -199,29 +192,22 @@ def specs(batch_scale: float = 1.0) -> list[Spec]:
             "MobileNetV2-style, 32×32×3",
             lambda rngs: MobileNetV2Small(rngs=rngs),
             (n(32), 32, 32, 3),
-            _labels(10, per_pixel=False),
-            _cross_entropy,
+            classes=10,
         ),
         Spec(
             "U-Net, 64×64×3, 4 classes",
             lambda rngs: UNet(rngs=rngs),
             (n(8), 64, 64, 3),
-            _labels(4, per_pixel=True),
-            _cross_entropy,
+            classes=4,
+            per_pixel=True,
         ),
-        Spec(
-            "TCN, 256 steps, dilations 1-32",
-            lambda rngs: TCN(rngs=rngs),
-            (n(16), 256, 8),
-            _sequence_target,
-            _mean_squared_error,
-        ),
+        Spec("TCN, 256 steps, dilations 1-32", lambda rngs: TCN(rngs=rngs), (n(16), 256, 8)),
         Spec(
             "3-D, 16³ volumes",
             lambda rngs: Volume3D(rngs=rngs),
             (n(4), 16, 16, 16, 1),
-            _labels(2, per_pixel=True),
-            _cross_entropy,
+            classes=2,
+            per_pixel=True,
         ),
     ]
 

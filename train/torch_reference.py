@@ -1,5 +1,6 @@
 """PyTorch peers for train.bench: the Q8 network with nn.Conv2d, and with the unfold/fold
-autograd Function the assignment asks for (Q6), written as the assignment's skeleton.
+autograd Function the assignment asks for (Q6), written as the assignment's skeleton; and its
+eager training.
 
 PyTorch is not a dependency of this project: ``pip install torch`` beside it to
 include these rows in the benchmark. Layouts are PyTorch's: NCHW images,
@@ -7,6 +8,8 @@ kernels (C_out, C_in, kh, kw).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -78,3 +81,25 @@ def q8_network(
     else:
         layers += [nn.Flatten(), nn.Linear(c_in * side * side, 10)]
     return nn.Sequential(*layers)
+
+
+def training_round(
+    conv: str, batch: int, side: int, steps: int, global_pool: bool = False, channels=(16, 32, 64)
+) -> Callable[[], None]:
+    """``steps`` eager training steps (Adam) per call of the network (``conv``: "nn" for
+    nn.Conv2d, "unfold" for the unfold/fold Function) on random batches of random images."""
+    torch.manual_seed(0)
+    model = q8_network(conv, channels=channels, input_size=side, global_pool=global_pool)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    n = 4096
+    data, labels = torch.rand(n, 1, side, side), torch.randint(0, 10, (n,))
+
+    def run():
+        for _ in range(steps):
+            index = torch.randint(0, n, (batch,))
+            loss = F.cross_entropy(model(data[index]), labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return run
