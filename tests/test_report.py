@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from train.report import make_report
-from train.report.figures import sweep_grid
+from train.report.build import make_report
 from train.report.jobs import allowed_cores
+from train.report.stats import sweep_grid
 
 pytestmark = [
     pytest.mark.skipif(

@@ -10,9 +10,9 @@ import pytest
 
 import configs.report
 from train.errors import ConfigError
-from train.report import make_report
-from train.report.build import Runner, run_id, variant_runs
+from train.report.build import make_report, variant_runs
 from train.report.jobs import core_shares, train_in_processes
+from train.report.runs import Runner, run_id
 
 
 def test_core_shares_deal_every_process_its_own_cores():
@@ -53,7 +53,7 @@ def quick_runs(count):
 
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
-    monkeypatch.setattr("train.data.datasets.load_datasets", lambda *args, **kwargs: None)
+    monkeypatch.setattr("train.report.runs.load_datasets", lambda *args, **kwargs: None)
     runner = Runner(tmp_path, cache=tmp_path / "cache", data=None, jobs=2)
     runner.logged = 0
 

@@ -47,10 +47,10 @@ def main(argv=None) -> None:
     glibc_reexec.keep_freed_memory_in_heap()
     args = parse_args(argv)
     absl_logging.set_verbosity(absl_logging.WARNING)
+    from train.report.build import make_report  # jax: imported only after the re-exec above
+
     with exit_on_user_error():
-        info = train.report.make_report(
-            args.workdir, args.quick, args.cache_dir, args.data_dir, args.jobs
-        )
+        info = make_report(args.workdir, args.quick, args.cache_dir, args.data_dir, args.jobs)
     counts = f"{info['runs_trained']} runs trained, {info['runs_reused']} reused"
     print(f"wrote {args.workdir / 'report.md'}: {counts}, {info['seconds']:.0f} s")
 

@@ -21,7 +21,6 @@ from absl import logging as absl_logging
 from train import glibc_reexec
 from train.compilation_cache import use_compilation_cache
 from train.errors import RunInUseError, exit_on_user_error
-from train.report.build import Runner, run_id
 from train.rundir import RunDir
 
 
@@ -38,6 +37,8 @@ def exit_with_parent() -> None:
 
 def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
     """One process's walk through the plan: train each run it can lock and nobody has finished."""
+    from train.report.runs import Runner, run_id  # jax: imported only after the re-exec in main
+
     runner = Runner(report_dir, cache, data)
     for entry in plan:
         config = ml_collections.ConfigDict(entry["config"])

@@ -1,4 +1,5 @@
-"""Statistics of the report: mean ± std over seeds and paired comparisons between variants."""
+"""Statistics of the report: mean ± std over seeds, paired comparisons between variants and the Q8
+sweep as a grid."""
 
 from __future__ import annotations
 
@@ -35,6 +36,21 @@ def seconds(results: list[dict]) -> str:
         r["summary"]["train_seconds"] + r["summary"]["compile_seconds"] for r in results
     )
     return f"{mean:.0f}"
+
+
+def sweep_grid(variants: dict[str, list[dict]], key: str) -> tuple[list, list, np.ndarray]:
+    """(learning rates, batch sizes, grid) of a sweep: grid[i, j] is the mean over seeds of
+    ``summary[key]`` for learning rate i and batch size j (read from each run's config); NaN where
+    that pair was not run."""
+    means = {}
+    for runs in variants.values():
+        lr, batch = runs[0]["config"]["learning_rate"], runs[0]["config"]["batch_size"]
+        means[lr, batch] = np.mean([r["summary"][key] for r in runs])
+    lrs, batches = sorted({lr for lr, _ in means}), sorted({b for _, b in means})
+    grid = np.full((len(lrs), len(batches)), np.nan)  # (learning rates, batch sizes)
+    for (lr, batch), mean in means.items():
+        grid[lrs.index(lr), batches.index(batch)] = mean
+    return lrs, batches, grid
 
 
 def compare(a: list[dict], b: list[dict], key: str) -> dict:
