@@ -5,6 +5,7 @@ the date and machine it was built on."""
 from __future__ import annotations
 
 import datetime
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -50,17 +51,16 @@ def eight_channel_refusal() -> str:
 def parameter_counts() -> dict[str, int]:
     """{network: its number of parameters} of Q15's table (built abstractly: no weights)."""
     networks = {
-        "fixed, 28×28 input (Q8)": lambda: FixedCNN(rngs=nnx.Rngs(0)),
-        "variable, N = 64": lambda: VarResCNN((16, 32, 64), rngs=nnx.Rngs(0)),
-        "variable, N = 81 (closest to the fixed network)": lambda: VarResCNN(
-            (16, 32, 81), rngs=nnx.Rngs(0)
-        ),
-        f"variable deep, channels {DEEP_CHANNELS}": lambda: VarResCNN(
-            DEEP_CHANNELS, rngs=nnx.Rngs(0)
-        ),
-        "fixed, 64×64 input (Q17)": lambda: FixedCNN(input_size=64, rngs=nnx.Rngs(0)),
+        "fixed, 28×28 input (Q8)": partial(FixedCNN),
+        "variable, N = 64": partial(VarResCNN, (16, 32, 64)),
+        "variable, N = 81 (closest to the fixed network)": partial(VarResCNN, (16, 32, 81)),
+        f"variable deep, channels {DEEP_CHANNELS}": partial(VarResCNN, DEEP_CHANNELS),
+        "fixed, 64×64 input (Q17)": partial(FixedCNN, input_size=64),
     }
-    return {name: num_params(nnx.eval_shape(make)) for name, make in networks.items()}
+    return {
+        name: num_params(nnx.eval_shape(lambda: make(rngs=nnx.Rngs(0))))
+        for name, make in networks.items()
+    }
 
 
 def augmented_examples(cache: Path, data: Path | None) -> tuple[np.ndarray, list[np.ndarray]]:

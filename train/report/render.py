@@ -107,13 +107,14 @@ def q8_edge_warning(variants: dict, best: str) -> list[str]:
     """A sentence when the chosen cell lies on the grid's edge (as Q17 warns for its range)."""
     lrs, batches, _ = sweep_grid(variants, "best_val_accuracy")
     config = variants[best][0]["config"]
-    ends = []
-    if len(lrs) > 2 and config["learning_rate"] in (lrs[0], lrs[-1]):
-        which = "largest" if config["learning_rate"] == lrs[-1] else "smallest"
-        ends.append(f"the {which} learning rate tried")
-    if len(batches) > 2 and config["batch_size"] in (batches[0], batches[-1]):
-        which = "largest" if config["batch_size"] == batches[-1] else "smallest"
-        ends.append(f"the {which} batch size tried")
+    ends = [
+        f"the {end} {name} tried"
+        for name, value, tried in (
+            ("learning rate", config["learning_rate"], lrs),
+            ("batch size", config["batch_size"], batches),
+        )
+        if (end := _end_of(value, tried))
+    ]
     if not ends:
         return []
     return [
@@ -121,6 +122,13 @@ def q8_edge_warning(variants: dict, best: str) -> list[str]:
         f"The chosen cell lies on the grid's edge ({' and '.join(ends)}): a wider grid might do "
         "better.",
     ]
+
+
+def _end_of(value, tried: list) -> str | None:
+    """ "largest" or "smallest" when ``value`` is at an end of a range of more than two (sorted)."""
+    if len(tried) > 2 and value in (tried[0], tried[-1]):
+        return "largest" if value == tried[-1] else "smallest"
+    return None
 
 
 def comparison_section(
@@ -183,11 +191,10 @@ def q17_section(result: dict, figure: str) -> list[str]:
         if other != reference:
             comparison = compare(variants[reference], variants[other], "test_accuracy")
             lines += [f"* {verdict(comparison, reference, other)}"]
-    tuning = result["tuning"]
     at_edge = [
         model
-        for model, candidates in tuning.items()
-        if len(candidates) > 2 and result["chosen"][model] in _ends(candidates)
+        for model, candidates in result["tuning"].items()
+        if _end_of(_lr(result["chosen"][model]), sorted(map(_lr, candidates)))
     ]
     if at_edge:
         lines += [
@@ -198,10 +205,9 @@ def q17_section(result: dict, figure: str) -> list[str]:
     return lines + ["", f"![Q17]({figure})", ""]
 
 
-def _ends(candidates: dict) -> set[str]:
-    """The labels of the smallest and the largest learning rate tried."""
-    by_lr = sorted(candidates, key=lambda label: float(label.split("lr ")[1]))
-    return {by_lr[0], by_lr[-1]}
+def _lr(label: str) -> float:
+    """The learning rate of a Q17 tuning label ("..., lr 0.002")."""
+    return float(label.split("lr ")[1])
 
 
 TEXT_Q9 = (
@@ -309,14 +315,13 @@ def build_time(calls: list[dict]) -> str:
     record of each, train/report/build.py's CallLog)."""
     minutes = sum(c["seconds"] for c in calls) / 60
     trained = sum(c["runs_trained"] for c in calls)
-    interrupted = sum(not c.get("finished", True) for c in calls)
+    interrupted = sum(not c["finished"] for c in calls)
     cut_short = (
         f"; {interrupted} of them interrupted, each counted up to its last finished run"
         if interrupted
         else ""
     )
-    # calls logged before "jobs" was recorded trained one run at a time as far as this can tell
-    in_jobs = [c for c in calls if c.get("jobs", 1) > 1 and c["runs_trained"]]
+    in_jobs = [c for c in calls if c["jobs"] > 1 and c["runs_trained"]]
     shared = ""
     if in_jobs:
         counts = sorted({c["jobs"] for c in in_jobs})

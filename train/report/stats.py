@@ -68,14 +68,10 @@ def compare(a: list[dict], b: list[dict], key: str) -> dict:
         "seeds": seeds,
         "diffs": diffs.tolist(),
         "mean_diff": float(diffs.mean()) if len(diffs) else float("nan"),
+        "p": None,  # untested: one seed, or the same difference on every seed (t undefined)
+        "exceeds_noise": None,
     }
-    if len(diffs) < 2:
-        result |= {"p": None, "exceeds_noise": None}
-    elif np.all(
-        diffs == diffs[0]
-    ):  # no spread at all: the t statistic is undefined, so is the test
-        result |= {"p": None, "exceeds_noise": None}
-    else:
+    if len(diffs) > 1 and np.any(diffs != diffs[0]):
         p = float(stats.ttest_rel([va[s] for s in seeds], [vb[s] for s in seeds]).pvalue)
         result |= {"p": p, "exceeds_noise": p < SIGNIFICANCE}
     return result
