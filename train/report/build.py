@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from train.report import facts, figures, render
 from train.report import jobs as training_processes
 from train.report.runs import Runner, variant_config
 from train.report.stats import best_by_mean
+from train.run import Interrupted
 
 
 def variant_runs(variants, seeds, quick: bool) -> list[tuple]:
@@ -97,6 +99,9 @@ class CallLog:
 
 
 def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int = 1) -> dict:
+    """Train or reuse every run of the report in ``report_dir``, then write the report; returns
+    the call's ``info`` (results.json's). Ctrl-C or SIGTERM ends it as ``Interrupted``, whose
+    message says what it interrupted and that the same command continues."""
     # a bad --jobs fails before anything is written
     training_processes.core_shares(training_processes.allowed_cores(), jobs)
     if jobs > 1 and jax.default_backend() != "cpu":  # each process would claim most of the device
@@ -110,24 +115,37 @@ def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int 
     runner = Runner(report_dir, cache_dir(cache), data_dir(data), jobs)
     runner.on_run = lambda: log.write(runner)
     use_compilation_cache(runner.cache)
+    try:
+        results = run_experiments(runner, seeds, quick)
+        this_call = log.write(runner, finished=True)
+        info = {
+            "quick": quick,
+            "seeds": list(seeds),
+            **{key: this_call[key] for key in ("runs_trained", "runs_reused", "seconds")},
+            "calls": log.calls(),
+        }
+        runner.doing = "while writing the report"
+        write_report(report_dir, results, info, runner.cache, runner.data)
+    except KeyboardInterrupt as err:
+        raise Interrupted(
+            f"train.report interrupted {runner.doing}; the same command continues: finished runs "
+            "are reused, unfinished ones resume from their last finished epoch",
+            getattr(err, "signum", signal.SIGINT),
+        ) from None
+    return info
+
+
+def run_experiments(runner: Runner, seeds, quick: bool) -> dict:
+    """{experiment key: its results} of every experiment of configs/report.py, and Q17's."""
     experiments = configs.report.get_experiments(quick)
     # with --jobs, every run that waits on no other's result at once: the untuned experiments'
     untuned = [v for e in experiments if not e.tune_on_validation for v in e.variants]
     runner.train_ahead(variant_runs(untuned, seeds, quick))
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
-    results["q17"] = run_experiment(
-        configs.report.q17_experiment(pooling, quick), runner, seeds, quick
-    ) | {"pooling": pooling}
-    this_call = log.write(runner, finished=True)
-    info = {
-        "quick": quick,
-        "seeds": list(seeds),
-        **{key: this_call[key] for key in ("runs_trained", "runs_reused", "seconds")},
-        "calls": log.calls(),
-    }
-    write_report(report_dir, results, info, runner.cache, runner.data)
-    return info
+    q17 = configs.report.q17_experiment(pooling, quick)
+    results["q17"] = run_experiment(q17, runner, seeds, quick) | {"pooling": pooling}
+    return results
 
 
 def write_report(

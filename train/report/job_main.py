@@ -15,13 +15,11 @@ import signal
 import sys
 from pathlib import Path
 
-import ml_collections
 from absl import logging as absl_logging
 
 from train import glibc_reexec
 from train.compilation_cache import use_compilation_cache
-from train.errors import RunInUseError, exit_on_user_error
-from train.rundir import RunDir
+from train.errors import exit_on_user_error
 
 
 def exit_with_parent() -> None:
@@ -35,23 +33,6 @@ def exit_with_parent() -> None:
         sys.exit(1)
 
 
-def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
-    """One process's walk through the plan: train each run it can lock and nobody has finished."""
-    from train.report.runs import Runner, run_id  # jax: imported only after the re-exec in main
-
-    runner = Runner(report_dir, cache, data)
-    for entry in plan:
-        config = ml_collections.ConfigDict(entry["config"])
-        if run_id(config) != entry["run"]:  # the config must name the same run once re-read
-            raise RuntimeError(f"run {entry['run']} changed its id to {run_id(config)} in a job")
-        if RunDir(runner.runs_dir / entry["run"]).read_summary() is not None:
-            continue
-        try:
-            runner.train(config, entry["label"])
-        except RunInUseError:
-            continue  # another process is training it
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="one training process of train.report --jobs")
     parser.add_argument("--report_dir", type=Path, required=True)
@@ -62,6 +43,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     glibc_reexec.keep_freed_memory_in_heap()
     exit_with_parent()
+    # Ctrl-C reaches every process of the terminal's group: the report (jobs.py) ends its jobs
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # jax: imported only after the re-exec above
+    from train.report.runs import train_plan
+
     # before the first computation, when XLA sizes its thread pool to the cores it may use
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(core) for core in args.cores.split(",")})

@@ -10,12 +10,14 @@ import json
 import sys
 from pathlib import Path
 
+import ml_collections
+
 import configs.fixed
 import configs.report
 import configs.varres
 from train import config_check
 from train.data.datasets import load_datasets
-from train.errors import RunDirError
+from train.errors import RunDirError, RunInUseError
 from train.loop import train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
@@ -54,6 +56,7 @@ class Runner:
         self.trained = self.reused = 0
         self.counted_ahead = set()  # runs train_ahead counted as trained: result counts them once
         self.on_run = lambda: None  # called after every run trained or reused (make_report logs)
+        self.doing = "between runs"  # what Ctrl-C would interrupt, for its message
 
     def train_ahead(self, runs) -> None:
         """Train the unfinished ones of ``runs`` ((config, label) pairs) in ``self.jobs``
@@ -74,10 +77,12 @@ class Runner:
             config = next(c for c, _ in runs if c.dataset == dataset)
             load_datasets(config, self.cache, self.data, with_train=False)
         statuses = []
+        self.doing = f"while {min(self.jobs, len(plan))} processes trained {len(plan)} runs"
         try:
             statuses = training_processes.train_in_processes(
                 list(plan.values()), self.jobs, self.report_dir, self.cache, self.data
             )
+            self.doing = "between runs"
         finally:  # interrupted too: the call log counts what the processes finished
             finished = {
                 run for run in plan if RunDir(self.runs_dir / run).read_summary() is not None
@@ -106,6 +111,7 @@ class Runner:
             self.reused += 1
         else:
             self.train(config, label)
+            self.doing = "between runs"
         self.on_run()
         summary, metrics = files.read_summary(), files.read_metrics()
         result = {"run": files.path.name, "seed": config.seed, "config": config.to_dict()}
@@ -114,7 +120,9 @@ class Runner:
     def train(self, config, label: str) -> None:
         """Train the run of ``config``, or resume it; nothing if another process finished it
         meanwhile. RunInUseError if another process holds it."""
-        with Run.open(self.runs_dir / run_id(config), config, resume=None) as run:
+        path = self.runs_dir / run_id(config)
+        self.doing = f"while training {label}, seed {config.seed} ({path})"
+        with Run.open(path, config, resume=None) as run:
             if run.files.read_summary() is not None:
                 return
             what = "training" if run.new else "resuming"
@@ -125,3 +133,18 @@ class Runner:
                 run.config, run, datasets, model_factory(run.config), progress=progress
             )
         self.trained += 1
+
+
+def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
+    """One process's walk through the plan: train each run it can lock and nobody has finished."""
+    runner = Runner(report_dir, cache, data)
+    for entry in plan:
+        config = ml_collections.ConfigDict(entry["config"])
+        if run_id(config) != entry["run"]:  # the config must name the same run once re-read
+            raise RuntimeError(f"run {entry['run']} changed its id to {run_id(config)} in a job")
+        if RunDir(runner.runs_dir / entry["run"]).read_summary() is not None:
+            continue
+        try:
+            runner.train(config, entry["label"])
+        except RunInUseError:
+            continue  # another process is training it
