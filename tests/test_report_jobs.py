@@ -24,12 +24,13 @@ def test_core_shares_deal_every_process_its_own_cores():
             core_shares([0, 1], bad)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_a_job_process_dies_with_the_report_that_started_it():
     job = "from train.report.job_main import exit_with_parent; import time; "
     job += "exit_with_parent(); print('ready', flush=True); time.sleep(60)"
     report = "import subprocess, sys, time; "
-    report += f"p = subprocess.Popen([sys.executable, '-c', {job!r}], stdout=subprocess.PIPE); "
+    report += f"p = subprocess.Popen([sys.executable, '-c', {job!r}], stdout=subprocess.PIPE, "
+    report += "stdin=subprocess.PIPE); "  # as jobs.py starts a job
     report += "p.stdout.readline(); print(p.pid, flush=True); time.sleep(60)"
     parent = subprocess.Popen([sys.executable, "-c", report], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
@@ -97,7 +98,7 @@ def test_no_more_job_processes_than_runs(tmp_path, monkeypatch):
     started = []
 
     class Process:
-        def __init__(self, command):
+        def __init__(self, command, **kwargs):
             started.append(command)
 
         def wait(self):

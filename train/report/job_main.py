@@ -8,11 +8,11 @@ lock and nobody has finished.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from absl import logging as absl_logging
@@ -23,14 +23,15 @@ from train.errors import exit_on_user_error
 
 
 def exit_with_parent() -> None:
-    """Linux: have the kernel send this process SIGTERM when the report that started it dies,
-    however it dies (a kill, a timeout), so that no job trains on, holding its run's lock."""
-    if sys.platform != "linux":
-        return
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent was already gone
-        sys.exit(1)
+    """End this process (SIGTERM) once the report that started it dies, however it dies (SIGKILL
+    too), so that no job trains on, holding its run's lock. The report holds the other end of this
+    process's stdin and never writes to it (jobs.py): reading it returns when that end closes."""
+
+    def wait_for_the_report() -> None:
+        sys.stdin.buffer.read()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait_for_the_report, daemon=True).start()
 
 
 def main(argv=None) -> None:

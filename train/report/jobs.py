@@ -61,7 +61,9 @@ def train_in_processes(
         try:
             for share in shares:
                 cores = ",".join(map(str, share))
-                processes.append(subprocess.Popen(common + [f"--cores={cores}"]))
+                # its stdin tells it when this process dies (job_main.exit_with_parent)
+                command = common + [f"--cores={cores}"]
+                processes.append(subprocess.Popen(command, stdin=subprocess.PIPE))
             return [p.wait() for p in processes]
         finally:  # interrupted: stop them too (their runs resume on the next call)
             for p in processes:
