@@ -119,6 +119,16 @@ def test_an_interrupted_report_reuses_finished_runs_and_redoes_the_rest(quick_re
     assert len(again["calls"]) == 2  # the report counts the time of both calls
 
 
+# python -m train.report whose runs wait 600 s before loading their data: a signal sent once it
+# prints "training" lands in that wait (in a run, and not in one of XLA's garbage-collection
+# callbacks, where Python would print it and carry on)
+REPORT_WITH_SLOW_DATA = (
+    "import time; import train.report.runs as runs; load = runs.load_datasets; "
+    "runs.load_datasets = lambda *args, **kwargs: (time.sleep(600), load(*args, **kwargs))[1]; "
+    "from train.report.__main__ import main; main()"
+)
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_report_says_so_in_one_line_and_the_same_command_continues(
     quick_report, mnist_cache, tmp_path, signum, status
@@ -129,12 +139,13 @@ def test_an_interrupted_report_says_so_in_one_line_and_the_same_command_continue
     label = "fixed, resized to 28"
     run = report_dir / "runs" / results["q12"]["variants"][label][0]["run"]
     shutil.rmtree(run)  # the one run the next call trains: interrupted while it does
-    command = [sys.executable, "-m", "train.report", f"--workdir={report_dir}", "--quick"]
+    command = [sys.executable, "-c", REPORT_WITH_SLOW_DATA, f"--workdir={report_dir}", "--quick"]
     process = subprocess.Popen(
         command + [f"--cache_dir={mnist_cache}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=os.environ | {"JAXCONV_NO_REEXEC": "1"},  # it imports jax before main()
     )
     for line in process.stdout:
         if line.startswith("training "):

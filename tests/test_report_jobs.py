@@ -47,6 +47,16 @@ def test_a_job_process_dies_with_the_report_that_started_it():
     assert not alive(child)
 
 
+def test_a_job_process_whose_report_lives_ends_as_it_would_without_the_watch():
+    job = "from train.report.job_main import exit_with_parent; exit_with_parent(); print('done')"
+    process = subprocess.Popen(
+        [sys.executable, "-c", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.read() == "done\n"
+    assert process.wait(timeout=60) == 0  # its stdin still open: the watch is still waiting
+    process.stdin.close()
+
+
 def quick_runs(count):
     experiment = configs.report.get_experiments(quick=True)[0]
     return variant_runs(experiment.variants[:count], (0,), quick=True)

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def exit_with_parent() -> None:
     process's stdin and never writes to it (jobs.py): reading it returns when that end closes."""
 
     def wait_for_the_report() -> None:
-        sys.stdin.buffer.read()
+        os.read(0, 1)  # not sys.stdin: its lock, held here, would abort the interpreter's exit
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=wait_for_the_report, daemon=True).start()
