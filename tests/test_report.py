@@ -2,13 +2,17 @@
 
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from train.report import make_report
-from train.report.figures import sweep_grid
+from train.report.build import make_report
 from train.report.jobs import allowed_cores
+from train.report.stats import sweep_grid
 
 pytestmark = [
     pytest.mark.skipif(
@@ -113,6 +117,52 @@ def test_an_interrupted_report_reuses_finished_runs_and_redoes_the_rest(quick_re
     assert again["runs_reused"] == info["runs_trained"] + info["runs_reused"] - 1
     assert (unfinished / "summary.json").is_file()
     assert len(again["calls"]) == 2  # the report counts the time of both calls
+
+
+# python -m train.report whose runs wait 600 s before loading their data: a signal sent once it
+# prints "training" lands in that wait (in a run, and not in one of XLA's garbage-collection
+# callbacks, where Python would print it and carry on)
+REPORT_WITH_SLOW_DATA = (
+    "import time; import train.report.runs as runs; load = runs.load_datasets; "
+    "runs.load_datasets = lambda *args, **kwargs: (time.sleep(600), load(*args, **kwargs))[1]; "
+    "from train.report.__main__ import main; main()"
+)
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_report_says_so_in_one_line_and_the_same_command_continues(
+    quick_report, mnist_cache, tmp_path, signum, status
+):
+    source, info, results = quick_report
+    report_dir = tmp_path / "report"
+    shutil.copytree(source / "runs", report_dir / "runs")
+    label = "fixed, resized to 28"
+    run = report_dir / "runs" / results["q12"]["variants"][label][0]["run"]
+    shutil.rmtree(run)  # the one run the next call trains: interrupted while it does
+    command = [sys.executable, "-c", REPORT_WITH_SLOW_DATA, f"--workdir={report_dir}", "--quick"]
+    process = subprocess.Popen(
+        command + [f"--cache_dir={mnist_cache}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"JAXCONV_NO_REEXEC": "1"},  # it imports jax before main()
+    )
+    for line in process.stdout:
+        if line.startswith("training "):
+            process.send_signal(signum)
+            break
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == status, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"train.report interrupted while training {label}, seed 0 ({run}); the same command "
+        "continues: finished runs are reused, unfinished ones resume from their last finished epoch"
+    )
+    assert "Traceback" not in stderr
+    again = make_report(report_dir, quick=True, cache=mnist_cache)  # nothing lost: one run to train
+    assert (again["runs_trained"], again["runs_reused"]) == (
+        1,
+        info["runs_trained"] + info["runs_reused"] - 1,
+    )
 
 
 @pytest.mark.skipif(len(allowed_cores()) < 2, reason="two jobs need two CPU cores")

@@ -10,9 +10,9 @@ import pytest
 
 import configs.report
 from train.errors import ConfigError
-from train.report import make_report
-from train.report.build import Runner, run_id, variant_runs
+from train.report.build import make_report, variant_runs
 from train.report.jobs import core_shares, train_in_processes
+from train.report.runs import Runner, run_id
 
 
 def test_core_shares_deal_every_process_its_own_cores():
@@ -24,12 +24,13 @@ def test_core_shares_deal_every_process_its_own_cores():
             core_shares([0, 1], bad)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_a_job_process_dies_with_the_report_that_started_it():
     job = "from train.report.job_main import exit_with_parent; import time; "
     job += "exit_with_parent(); print('ready', flush=True); time.sleep(60)"
     report = "import subprocess, sys, time; "
-    report += f"p = subprocess.Popen([sys.executable, '-c', {job!r}], stdout=subprocess.PIPE); "
+    report += f"p = subprocess.Popen([sys.executable, '-c', {job!r}], stdout=subprocess.PIPE, "
+    report += "stdin=subprocess.PIPE); "  # as jobs.py starts a job
     report += "p.stdout.readline(); print(p.pid, flush=True); time.sleep(60)"
     parent = subprocess.Popen([sys.executable, "-c", report], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
@@ -46,6 +47,16 @@ def test_a_job_process_dies_with_the_report_that_started_it():
     assert not alive(child)
 
 
+def test_a_job_process_whose_report_lives_ends_as_it_would_without_the_watch():
+    job = "from train.report.job_main import exit_with_parent; exit_with_parent(); print('done')"
+    process = subprocess.Popen(
+        [sys.executable, "-c", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.read() == "done\n"
+    assert process.wait(timeout=60) == 0  # its stdin still open: the watch is still waiting
+    process.stdin.close()
+
+
 def quick_runs(count):
     experiment = configs.report.get_experiments(quick=True)[0]
     return variant_runs(experiment.variants[:count], (0,), quick=True)
@@ -53,7 +64,7 @@ def quick_runs(count):
 
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
-    monkeypatch.setattr("train.data.datasets.load_datasets", lambda *args, **kwargs: None)
+    monkeypatch.setattr("train.report.runs.load_datasets", lambda *args, **kwargs: None)
     runner = Runner(tmp_path, cache=tmp_path / "cache", data=None, jobs=2)
     runner.logged = 0
 
@@ -97,7 +108,7 @@ def test_no_more_job_processes_than_runs(tmp_path, monkeypatch):
     started = []
 
     class Process:
-        def __init__(self, command):
+        def __init__(self, command, **kwargs):
             started.append(command)
 
         def wait(self):

@@ -83,9 +83,8 @@ def test_build_time_says_which_runs_shared_the_cores(tmp_path):
     class Counts:  # what CallLog reads of a Runner
         trained, reused = 3, 0
 
-    (tmp_path / "calls.jsonl").write_text(  # a line from before "jobs" was logged: one job
-        json.dumps({"call": "old", "runs_trained": 2, "runs_reused": 0, "seconds": 60.0}) + "\n"
-    )
+    first = {"call": "first", "runs_trained": 2, "runs_reused": 0, "seconds": 60.0}
+    (tmp_path / "calls.jsonl").write_text(json.dumps(first | {"finished": True, "jobs": 1}) + "\n")
     CallLog(tmp_path).write(Counts, finished=True)  # one job, 3 runs
     assert "at a time" not in build_time(CallLog(tmp_path).calls())
     two = CallLog(tmp_path, jobs=2)

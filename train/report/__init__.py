@@ -16,15 +16,3 @@ checkpoint). ``DIR/report.md``, ``DIR/results.json`` and ``DIR/figures/`` are
 the report. A run is known by its config alone: after changing the training
 code, start a fresh DIR.
 """
-
-# build.py    train or reuse every run of configs/report.py; make_report
-# jobs.py     --jobs N: N runs at a time, each process on its share of the cores
-# job_main.py one of those processes (python -m train.report.job_main)
-# render.py   report.md and results.json from the results
-# figures.py  learning curves with seed bands, the Q8 heatmap, augmented images
-# stats.py    mean ± std over seeds, paired t-tests between variants
-# __main__.py the command line
-
-from train.report.build import make_report
-
-__all__ = ["make_report"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from absl import logging as absl_logging
@@ -44,13 +45,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
+    """Build the report. A user error ends in one line on stderr, exit status 2; Ctrl-C or SIGTERM
+    in one line saying what it interrupted, exit status 130 or 143 (the same command continues)."""
     glibc_reexec.keep_freed_memory_in_heap()
     args = parse_args(argv)
     absl_logging.set_verbosity(absl_logging.WARNING)
-    with exit_on_user_error():
-        info = train.report.make_report(
-            args.workdir, args.quick, args.cache_dir, args.data_dir, args.jobs
-        )
+    # jax: imported only after the re-exec above
+    from train.report.build import make_report
+    from train.run import stop_on_sigterm
+
+    stop_on_sigterm()
+    try:
+        with exit_on_user_error():
+            info = make_report(args.workdir, args.quick, args.cache_dir, args.data_dir, args.jobs)
+    except KeyboardInterrupt as err:  # make_report's Interrupted says what it interrupted
+        print(str(err) or "train.report interrupted", file=sys.stderr)
+        sys.exit(getattr(err, "exit_status", 130))
     counts = f"{info['runs_trained']} runs trained, {info['runs_reused']} reused"
     print(f"wrote {args.workdir / 'report.md'}: {counts}, {info['seconds']:.0f} s")
 

@@ -1,144 +1,26 @@
-"""Train (or reuse) the report's runs: one ordinary run workdir per (config, seed) in ``DIR/runs``.
-
-A run is named by a hash of its resolved config (``run_id``), so a run shared by two experiments
-is trained once, a finished run is reused and an interrupted one resumes from its last checkpoint.
-
-JAX (the training code) and matplotlib (the report's rendering) are imported where they are
-first used: ``python -m train.report`` imports this module before it re-executes itself
-(train/glibc_reexec.py).
-"""
+"""Build the report: train or reuse every run of configs/report.py's experiments (runs.py), then
+write ``DIR/report.md``, ``DIR/results.json`` and ``DIR/figures/``."""
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
-import sys
+import signal
 import time
 from pathlib import Path
 
-import configs.fixed
+import jax
+
 import configs.report
-import configs.varres
-from train import config_check
 from train.compilation_cache import use_compilation_cache
 from train.data.cache import cache_dir, data_dir
-from train.errors import ConfigError, RunDirError
-from train.progress import EpochProgress
+from train.errors import ConfigError
+from train.report import facts, figures, render
 from train.report import jobs as training_processes
+from train.report.runs import Runner, variant_config
 from train.report.stats import best_by_mean
-from train.rundir import RunDir
-
-BASES = {"fixed": configs.fixed, "varres": configs.varres}
-
-
-def variant_config(variant, seed: int, quick: bool):
-    config = BASES[variant.base].get_config()
-    config.update_from_flattened_dict(dict(variant.overrides))
-    config.seed = seed
-    if quick:  # a field the config lacks (a fixed config's max_resolutions) is left out
-        quick_fields = configs.report.quick_overrides().items()
-        config.update({field: value for field, value in quick_fields if field in config})
-    config_check.validate(config)  # a bad entry of configs/report.py fails before any training
-    return config
-
-
-def run_id(config) -> str:
-    digest = hashlib.sha256(config.to_json_best_effort(sort_keys=True).encode()).hexdigest()[:12]
-    return f"{config.dataset}-{config.model}-seed{config.seed}-{digest}"
-
-
-class Runner:
-    """Trains (or reuses) the run of a config inside ``DIR/runs``; returns its results.
-
-    With ``jobs`` > 1, ``train_ahead`` first trains a list of runs in that many processes at once
-    (train/report/jobs.py); ``result`` then finds them finished."""
-
-    def __init__(self, report_dir: Path, cache: Path, data: Path | None, jobs: int = 1):
-        self.report_dir, self.runs_dir = report_dir, report_dir / "runs"
-        self.cache, self.data, self.jobs = cache, data, jobs
-        self.trained = self.reused = 0
-        self.counted_ahead = set()  # runs train_ahead counted as trained: result counts them once
-        self.on_run = lambda: None  # called after every run trained or reused (make_report logs)
-
-    def train_ahead(self, runs) -> None:
-        """Train the unfinished ones of ``runs`` ((config, label) pairs) in ``self.jobs``
-        processes at once; with one job, nothing: ``result`` trains each in its turn. After a
-        process fails, the report goes on with one job."""
-        from train.data.datasets import load_datasets
-
-        if self.jobs == 1:
-            return
-        plan = {}
-        for config, label in runs:
-            run = run_id(config)
-            if run not in plan and RunDir(self.runs_dir / run).read_summary() is None:
-                as_dict = json.loads(config.to_json_best_effort())
-                plan[run] = {"run": run, "label": label, "config": as_dict}
-        if not plan:
-            return
-        for dataset in {entry["config"]["dataset"] for entry in plan.values()}:
-            # prepared here once, so that the processes only read it
-            config = next(c for c, _ in runs if c.dataset == dataset)
-            load_datasets(config, self.cache, self.data, with_train=False)
-        statuses = []
-        try:
-            statuses = training_processes.train_in_processes(
-                list(plan.values()), self.jobs, self.report_dir, self.cache, self.data
-            )
-        finally:  # interrupted too: the call log counts what the processes finished
-            finished = {
-                run for run in plan if RunDir(self.runs_dir / run).read_summary() is not None
-            }
-            self.trained += len(finished)
-            self.counted_ahead |= finished
-            self.on_run()
-        if any(statuses):
-            self.jobs = 1
-            print(
-                f"train.report: training processes exited with {statuses}; the report goes on "
-                "with one run at a time",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def result(self, config, label: str) -> dict:
-        """The run of ``config``: trained (or resumed) here unless finished."""
-        files = RunDir(self.runs_dir / run_id(config))
-        summary = files.read_summary()
-        if summary is not None and summary.get("status") == "failed":
-            raise RunDirError(f"run {files.path} failed: {summary.get('reason')}")
-        if summary is not None and files.path.name in self.counted_ahead:
-            self.counted_ahead.discard(files.path.name)  # counted by train_ahead
-        elif summary is not None:
-            self.reused += 1
-        else:
-            self.train(config, label)
-        self.on_run()
-        summary, metrics = files.read_summary(), files.read_metrics()
-        result = {"run": files.path.name, "seed": config.seed, "config": config.to_dict()}
-        return result | {"summary": summary, "metrics": metrics}
-
-    def train(self, config, label: str) -> None:
-        """Train the run of ``config``, or resume it; nothing if another process finished it
-        meanwhile. RunInUseError if another process holds it."""
-        from train.data.datasets import load_datasets
-        from train.loop import train_and_evaluate
-        from train.models import model_factory
-        from train.run import Run
-
-        with Run.open(self.runs_dir / run_id(config), config, resume=None) as run:
-            if run.files.read_summary() is not None:
-                return
-            what = "training" if run.new else "resuming"
-            print(f"{what} {label}, seed {config.seed} -> {run.path}", flush=True)
-            datasets = load_datasets(run.config, self.cache, self.data)
-            progress = EpochProgress(live=False)
-            train_and_evaluate(
-                run.config, run, datasets, model_factory(run.config), progress=progress
-            )
-        self.trained += 1
+from train.run import Interrupted
 
 
 def variant_runs(variants, seeds, quick: bool) -> list[tuple]:
@@ -217,39 +99,63 @@ class CallLog:
 
 
 def make_report(report_dir: Path, quick: bool, cache=None, data=None, jobs: int = 1) -> dict:
-    from train.report.render import write_report
-
+    """Train or reuse every run of the report in ``report_dir``, then write the report; returns
+    the call's ``info`` (results.json's). Ctrl-C or SIGTERM ends it as ``Interrupted``, whose
+    message says what it interrupted and that the same command continues."""
     # a bad --jobs fails before anything is written
     training_processes.core_shares(training_processes.allowed_cores(), jobs)
-    if jobs > 1:
-        import jax
-
-        if jax.default_backend() != "cpu":  # each process would claim most of the device
-            raise ConfigError(
-                f"--jobs {jobs} shares out CPU cores: on a {jax.default_backend()}, "
-                "train one run at a time (--jobs 1)"
-            )
+    if jobs > 1 and jax.default_backend() != "cpu":  # each process would claim most of the device
+        raise ConfigError(
+            f"--jobs {jobs} shares out CPU cores: on a {jax.default_backend()}, "
+            "train one run at a time (--jobs 1)"
+        )
     report_dir.mkdir(parents=True, exist_ok=True)
     seeds = configs.report.QUICK_SEEDS if quick else configs.report.SEEDS
     log = CallLog(report_dir, jobs)
     runner = Runner(report_dir, cache_dir(cache), data_dir(data), jobs)
     runner.on_run = lambda: log.write(runner)
     use_compilation_cache(runner.cache)
+    try:
+        results = run_experiments(runner, seeds, quick)
+        this_call = log.write(runner, finished=True)
+        info = {
+            "quick": quick,
+            "seeds": list(seeds),
+            **{key: this_call[key] for key in ("runs_trained", "runs_reused", "seconds")},
+            "calls": log.calls(),
+        }
+        runner.doing = "while writing the report"
+        write_report(report_dir, results, info, runner.cache, runner.data)
+    except KeyboardInterrupt as err:
+        raise Interrupted(
+            f"train.report interrupted {runner.doing}; the same command continues: finished runs "
+            "are reused, unfinished ones resume from their last finished epoch",
+            getattr(err, "signum", signal.SIGINT),
+        ) from None
+    return info
+
+
+def run_experiments(runner: Runner, seeds, quick: bool) -> dict:
+    """{experiment key: its results} of every experiment of configs/report.py, and Q17's."""
     experiments = configs.report.get_experiments(quick)
     # with --jobs, every run that waits on no other's result at once: the untuned experiments'
     untuned = [v for e in experiments if not e.tune_on_validation for v in e.variants]
     runner.train_ahead(variant_runs(untuned, seeds, quick))
     results = {e.key: run_experiment(e, runner, seeds, quick) for e in experiments}
     pooling = chosen_pooling(next(e for e in experiments if e.key == "q16"), results["q16"])
-    results["q17"] = run_experiment(
-        configs.report.q17_experiment(pooling, quick), runner, seeds, quick
-    ) | {"pooling": pooling}
-    this_call = log.write(runner, finished=True)
-    info = {
-        "quick": quick,
-        "seeds": list(seeds),
-        **{key: this_call[key] for key in ("runs_trained", "runs_reused", "seconds")},
-        "calls": log.calls(),
-    }
-    write_report(report_dir, results, info, runner.cache, runner.data)
-    return info
+    q17 = configs.report.q17_experiment(pooling, quick)
+    results["q17"] = run_experiment(q17, runner, seeds, quick) | {"pooling": pooling}
+    return results
+
+
+def write_report(
+    report_dir: Path, results: dict, info: dict, cache: Path, data: Path | None
+) -> None:
+    """report.md, results.json and figures/ from the experiments' results."""
+    (report_dir / "figures").mkdir(exist_ok=True)
+    examples = facts.augmented_examples(cache, data)
+    figures.draw_report_figures(report_dir / "figures", results, examples)
+    markdown = render.report_markdown(results, info, facts.code_facts())
+    (report_dir / "report.md").write_text(markdown)
+    text = json.dumps({"info": info, "results": results}, indent=1)
+    (report_dir / "results.json").write_text(text + "\n")

@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from train.report.stats import sweep_grid  # noqa: E402
+
 
 def seed_band(results: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(epochs, mean, sample std) over seeds of ``metric`` per epoch for the runs of one variant;
@@ -48,21 +50,6 @@ def learning_curves(path: Path, series: dict[str, list[dict]], title: str) -> di
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return drawn
-
-
-def sweep_grid(variants: dict[str, list[dict]], key: str) -> tuple[list, list, np.ndarray]:
-    """(learning rates, batch sizes, grid) of a sweep: grid[i, j] is the mean over seeds of
-    ``summary[key]`` for learning rate i and batch size j (read from each run's config); NaN where
-    that pair was not run."""
-    means = {}
-    for runs in variants.values():
-        lr, batch = runs[0]["config"]["learning_rate"], runs[0]["config"]["batch_size"]
-        means[lr, batch] = np.mean([r["summary"][key] for r in runs])
-    lrs, batches = sorted({lr for lr, _ in means}), sorted({b for _, b in means})
-    grid = np.full((len(lrs), len(batches)), np.nan)  # (learning rates, batch sizes)
-    for (lr, batch), mean in means.items():
-        grid[lrs.index(lr), batches.index(batch)] = mean
-    return lrs, batches, grid
 
 
 def sweep_heatmap(path: Path, variants: dict[str, list[dict]], key: str = "test_accuracy"):
@@ -108,3 +95,24 @@ def augmentation_grid(path: Path, images: np.ndarray, augmented: list[np.ndarray
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def draw_report_figures(folder: Path, results: dict, examples: tuple) -> None:
+    """Every figure report.md links, into ``folder``; ``examples``: (images, augmented draws) for
+    augmentation_grid."""
+    sweep_heatmap(folder / "q8_heatmap.png", results["q8"]["variants"], "best_val_accuracy")
+    learning_curves(
+        folder / "q9_augmentation.png",
+        results["q9"]["variants"],
+        "Q9: baseline against augmented",
+    )
+    learning_curves(
+        folder / "q16_pooling.png",
+        results["q16"]["variants"],
+        "Q16: global max against global mean pooling",
+    )
+    q17 = results["q17"]
+    chosen = {q17["chosen"][model]: runs for model, runs in q17["variants"].items()}  # lr labels
+    title = "Q17: tuned fixed against tuned variable resolution"
+    learning_curves(folder / "q17_models.png", chosen, title)
+    augmentation_grid(folder / "q9_examples.png", *examples)

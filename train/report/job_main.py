@@ -8,47 +8,29 @@ lock and nobody has finished.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import signal
-import sys
+import threading
 from pathlib import Path
 
-import ml_collections
 from absl import logging as absl_logging
 
 from train import glibc_reexec
 from train.compilation_cache import use_compilation_cache
-from train.errors import RunInUseError, exit_on_user_error
-from train.report.build import Runner, run_id
-from train.rundir import RunDir
+from train.errors import exit_on_user_error
 
 
 def exit_with_parent() -> None:
-    """Linux: have the kernel send this process SIGTERM when the report that started it dies,
-    however it dies (a kill, a timeout), so that no job trains on, holding its run's lock."""
-    if sys.platform != "linux":
-        return
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent was already gone
-        sys.exit(1)
+    """End this process (SIGTERM) once the report that started it dies, however it dies (SIGKILL
+    too), so that no job trains on, holding its run's lock. The report holds the other end of this
+    process's stdin and never writes to it (jobs.py): reading it returns when that end closes."""
 
+    def wait_for_the_report() -> None:
+        os.read(0, 1)  # not sys.stdin: its lock, held here, would abort the interpreter's exit
+        os.kill(os.getpid(), signal.SIGTERM)
 
-def train_plan(plan: list[dict], report_dir: Path, cache: Path, data) -> None:
-    """One process's walk through the plan: train each run it can lock and nobody has finished."""
-    runner = Runner(report_dir, cache, data)
-    for entry in plan:
-        config = ml_collections.ConfigDict(entry["config"])
-        if run_id(config) != entry["run"]:  # the config must name the same run once re-read
-            raise RuntimeError(f"run {entry['run']} changed its id to {run_id(config)} in a job")
-        if RunDir(runner.runs_dir / entry["run"]).read_summary() is not None:
-            continue
-        try:
-            runner.train(config, entry["label"])
-        except RunInUseError:
-            continue  # another process is training it
+    threading.Thread(target=wait_for_the_report, daemon=True).start()
 
 
 def main(argv=None) -> None:
@@ -61,6 +43,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     glibc_reexec.keep_freed_memory_in_heap()
     exit_with_parent()
+    # Ctrl-C reaches every process of the terminal's group: the report (jobs.py) ends its jobs
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # jax: imported only after the re-exec above
+    from train.report.runs import train_plan
+
     # before the first computation, when XLA sizes its thread pool to the cores it may use
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(core) for core in args.cores.split(",")})

@@ -1,17 +1,10 @@
 """``python -m train.report --jobs N``: train a report's runs in N processes at once, each on its
-own share of the CPU cores. This module is the report's side; each process runs
-train/report/job_main.py.
+own share of the CPU cores (why: docs/performance.md, "Several runs at once"). This module is the
+report's side; each process runs train/report/job_main.py.
 
-On a small CPU one XLA process does not keep every core busy with the assignment's small
-convolutions, so N processes of fewer cores each train more images per second in all
-(docs/performance.md, "Several runs at once"). Each process (``python -m train.report.job_main``)
-gets the same list of runs and walks it in order; it trains a run only once it holds the run's
-lock, and skips a run that is finished or that another process holds, so the processes share the
-work without a coordinator. Each run is an ordinary run workdir, trained by the same
-``Runner.result`` as without jobs (on fewer threads XLA sums in another order, so its last digits,
-and over a long run its accuracy, move by seed-noise amounts); the report then collects every
-result in one ordinary pass, which finds them finished (and trains any that a process left
-undone).
+Every process gets the same plan and walks it in order, training each run that is unfinished and
+whose lock it can take, so the processes share the work without a coordinator. The report then
+collects every result in its ordinary pass, which finds them finished (and trains any left undone).
 """
 
 from __future__ import annotations
@@ -61,7 +54,9 @@ def train_in_processes(
         try:
             for share in shares:
                 cores = ",".join(map(str, share))
-                processes.append(subprocess.Popen(common + [f"--cores={cores}"]))
+                # its stdin tells it when this process dies (job_main.exit_with_parent)
+                command = common + [f"--cores={cores}"]
+                processes.append(subprocess.Popen(command, stdin=subprocess.PIPE))
             return [p.wait() for p in processes]
         finally:  # interrupted: stop them too (their runs resume on the next call)
             for p in processes:

@@ -1,24 +1,9 @@
-"""Write report.md, results.json and figures/ from the experiments' results."""
+"""report.md as text, from the experiments' results (build.py), the calls that built it and what
+the report computes from the code (facts.py)."""
 
 from __future__ import annotations
 
-import datetime
-import json
-from pathlib import Path
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-from flax import nnx
-
-import jaxconv
-from configs.varres import DEEP_CHANNELS
-from jaxconv.bench import machine
-from train.data.augment import augment_batch, default_augmentation
-from train.data.mnist import load_mnist
-from train.models import FixedCNN, VarResCNN, num_params
-from train.report import figures
-from train.report.stats import best_by_mean, compare, pct, seconds, verdict
+from train.report.stats import best_by_mean, compare, pct, seconds, sweep_grid, verdict
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -47,18 +32,8 @@ VARIANT_HEADER = [
 ]
 
 
-def part1() -> list[str]:
-    refused = (
-        jax.ShapeDtypeStruct((1, 1080, 1920, 8), jnp.float32),
-        jax.ShapeDtypeStruct((5, 5, 3, 16), jnp.float32),
-    )
-    try:
-        jax.eval_shape(lambda x, k: jaxconv.conv2d(x, k, 2, 1), *refused)
-        refusal = "(not refused: this is a bug)"
-    except ValueError as err:
-        refusal = str(err)
-    h1, w1 = jaxconv.output_size(768, 5, 2, 1), jaxconv.output_size(1024, 5, 2, 1)
-    h2, w2 = jaxconv.output_size(1080, 5, 2, 1), jaxconv.output_size(1920, 5, 2, 1)
+def part1(facts: dict) -> list[str]:
+    (h1, w1), (h2, w2) = facts["q10_sizes"]
     return [
         "## Part 1: the convolution",
         "",
@@ -68,7 +43,7 @@ def part1() -> list[str]:
         "the fast code to them.",
         "",
         "**Q2.** H_out = floor((H + 2·padding − kernel) / stride) + 1 (`jaxconv.output_size`). For "
-        f"227 with an 11×11 kernel, padding 0, stride 4: {jaxconv.output_size(227, 11, 4, 0)}.",
+        f"227 with an 11×11 kernel, padding 0, stride 4: {facts['q2_size']}.",
         "",
         "**Q3.** `jaxconv.reference.unfold`: loops over images, output pixels, kernel rows, kernel "
         "columns and channels, copying the padded input into one row per output pixel, entries "
@@ -88,7 +63,7 @@ def part1() -> list[str]:
         "position multiplies C_in channels by C_in weights, so the kernel's 3 input channels "
         "cannot take 8 (the student report says it would work). jaxconv refuses it:",
         "",
-        f"    ValueError: {refusal}",
+        f"    ValueError: {facts['q10_refusal']}",
         "",
         "**Q11.** With x of shape (b, c, h, w) in PyTorch: `x.amax(dim=(2, 3))` and "
         "`x.mean(dim=(2, 3))`. jaxconv is channels-last, so `x.max(axis=(1, 2))` and "
@@ -130,15 +105,16 @@ def q8_section(result: dict, figure: str) -> list[str]:
 
 def q8_edge_warning(variants: dict, best: str) -> list[str]:
     """A sentence when the chosen cell lies on the grid's edge (as Q17 warns for its range)."""
-    lrs, batches, _ = figures.sweep_grid(variants, "best_val_accuracy")
+    lrs, batches, _ = sweep_grid(variants, "best_val_accuracy")
     config = variants[best][0]["config"]
-    ends = []
-    if len(lrs) > 2 and config["learning_rate"] in (lrs[0], lrs[-1]):
-        which = "largest" if config["learning_rate"] == lrs[-1] else "smallest"
-        ends.append(f"the {which} learning rate tried")
-    if len(batches) > 2 and config["batch_size"] in (batches[0], batches[-1]):
-        which = "largest" if config["batch_size"] == batches[-1] else "smallest"
-        ends.append(f"the {which} batch size tried")
+    ends = [
+        f"the {end} {name} tried"
+        for name, value, tried in (
+            ("learning rate", config["learning_rate"], lrs),
+            ("batch size", config["batch_size"], batches),
+        )
+        if (end := _end_of(value, tried))
+    ]
     if not ends:
         return []
     return [
@@ -146,6 +122,13 @@ def q8_edge_warning(variants: dict, best: str) -> list[str]:
         f"The chosen cell lies on the grid's edge ({' and '.join(ends)}): a wider grid might do "
         "better.",
     ]
+
+
+def _end_of(value, tried: list) -> str | None:
+    """ "largest" or "smallest" when ``value`` is at an end of a range of more than two (sorted)."""
+    if len(tried) > 2 and value in (tried[0], tried[-1]):
+        return "largest" if value == tried[-1] else "smallest"
+    return None
 
 
 def comparison_section(
@@ -170,23 +153,8 @@ MEAN_OF_DIFFERENCES = (
 )
 
 
-def q15_table() -> list[str]:
-    def count(make):
-        return f"{num_params(nnx.eval_shape(make)):,}"
-
-    rows = [
-        ["fixed, 28×28 input (Q8)", count(lambda: FixedCNN(rngs=nnx.Rngs(0)))],
-        ["variable, N = 64", count(lambda: VarResCNN((16, 32, 64), rngs=nnx.Rngs(0)))],
-        [
-            "variable, N = 81 (closest to the fixed network)",
-            count(lambda: VarResCNN((16, 32, 81), rngs=nnx.Rngs(0))),
-        ],
-        [
-            f"variable deep, channels {DEEP_CHANNELS}",
-            count(lambda: VarResCNN(DEEP_CHANNELS, rngs=nnx.Rngs(0))),
-        ],
-        ["fixed, 64×64 input (Q17)", count(lambda: FixedCNN(input_size=64, rngs=nnx.Rngs(0)))],
-    ]
+def q15_table(parameters: dict[str, int]) -> list[str]:
+    rows = [[network, f"{count:,}"] for network, count in parameters.items()]
     return [
         "**Q15.** With N = 64 the variable network's linear layer has 64·10 + 10 weights instead "
         "of 576·10 + 10. `train.models.matching_width` finds the N whose parameter count is "
@@ -223,11 +191,10 @@ def q17_section(result: dict, figure: str) -> list[str]:
         if other != reference:
             comparison = compare(variants[reference], variants[other], "test_accuracy")
             lines += [f"* {verdict(comparison, reference, other)}"]
-    tuning = result["tuning"]
     at_edge = [
         model
-        for model, candidates in tuning.items()
-        if len(candidates) > 2 and result["chosen"][model] in _ends(candidates)
+        for model, candidates in result["tuning"].items()
+        if _end_of(_lr(result["chosen"][model]), sorted(map(_lr, candidates)))
     ]
     if at_edge:
         lines += [
@@ -238,10 +205,9 @@ def q17_section(result: dict, figure: str) -> list[str]:
     return lines + ["", f"![Q17]({figure})", ""]
 
 
-def _ends(candidates: dict) -> set[str]:
-    """The labels of the smallest and the largest learning rate tried."""
-    by_lr = sorted(candidates, key=lambda label: float(label.split("lr ")[1]))
-    return {by_lr[0], by_lr[-1]}
+def _lr(label: str) -> float:
+    """The learning rate of a Q17 tuning label ("..., lr 0.002")."""
+    return float(label.split("lr ")[1])
 
 
 TEXT_Q9 = (
@@ -280,48 +246,12 @@ QUICK_WARNING = (
 )
 
 
-def write_report(
-    report_dir: Path, results: dict, info: dict, cache: Path, data: Path | None
-) -> None:
-    figure_dir = report_dir / "figures"
-    figure_dir.mkdir(exist_ok=True)
-    figures.sweep_heatmap(
-        figure_dir / "q8_heatmap.png", results["q8"]["variants"], "best_val_accuracy"
-    )
-    figures.learning_curves(
-        figure_dir / "q9_augmentation.png",
-        results["q9"]["variants"],
-        "Q9: baseline against augmented",
-    )
-    figures.learning_curves(
-        figure_dir / "q16_pooling.png",
-        results["q16"]["variants"],
-        "Q16: global max against global mean pooling",
-    )
-    q17 = {
-        results["q17"]["chosen"][model]: runs for model, runs in results["q17"]["variants"].items()
-    }  # labels with the chosen lr
-    figures.learning_curves(
-        figure_dir / "q17_models.png", q17, "Q17: tuned fixed against tuned variable resolution"
-    )
-    _augmentation_examples(figure_dir / "q9_examples.png", cache, data)
-
-    seeds = info["seeds"]
+def report_markdown(results: dict, info: dict, facts: dict) -> str:
+    """report.md: ``results`` of every experiment, ``info`` on the calls of train.report that built
+    it (build.py), ``facts`` from the code (facts.py)."""
     lines = [
-        *([QUICK_WARNING, ""] if info["quick"] else []),
-        "# Assignment 3A, reproduced with jaxconv",
-        "",
-        ASSIGNMENT_LINK,
-        "",
-        f"Generated by `python -m train.report{' --quick' if info['quick'] else ''}` on "
-        f"{datetime.date.today()}, {machine()}. Every number is a mean ± sample standard deviation "
-        f"over seeds {', '.join(map(str, seeds))} (seed: train/validation split, initialisation, "
-        "data order), with epochs and the time of one run (its epochs, validation included, and "
-        "compilation). Two variants are compared seed by seed: the difference exceeds seed-to-seed "
-        "noise when a two-sided paired t-test over the seeds gives p < 0.05. "
-        f"{build_time(info['calls'])}",
-        "",
-        *part1(),
+        *header(info, facts),
+        *part1(facts),
         *q8_section(results["q8"], "figures/q8_heatmap.png"),
         *comparison_section(
             "**Q9.** Baseline against augmented training (test set).",
@@ -342,7 +272,7 @@ def write_report(
         "",
         TEXT_Q14,
         "",
-        *q15_table(),
+        *q15_table(facts["q15_parameters"]),
         *comparison_section(
             "**Q16.** Global max against global mean pooling (validation set, N = 81).",
             results["q16"],
@@ -358,10 +288,26 @@ def write_report(
         ),
         *q17_section(results["q17"], "figures/q17_models.png"),
     ]
-    (report_dir / "report.md").write_text("\n".join(lines) + "\n")
-    (report_dir / "results.json").write_text(
-        json.dumps({"info": info, "results": results}, indent=1) + "\n"
-    )
+    return "\n".join(lines) + "\n"
+
+
+def header(info: dict, facts: dict) -> list[str]:
+    seeds = info["seeds"]
+    return [
+        *([QUICK_WARNING, ""] if info["quick"] else []),
+        "# Assignment 3A, reproduced with jaxconv",
+        "",
+        ASSIGNMENT_LINK,
+        "",
+        f"Generated by `python -m train.report{' --quick' if info['quick'] else ''}` on "
+        f"{facts['date']}, {facts['machine']}. Every number is a mean ± sample standard deviation "
+        f"over seeds {', '.join(map(str, seeds))} (seed: train/validation split, initialisation, "
+        "data order), with epochs and the time of one run (its epochs, validation included, and "
+        "compilation). Two variants are compared seed by seed: the difference exceeds seed-to-seed "
+        "noise when a two-sided paired t-test over the seeds gives p < 0.05. "
+        f"{build_time(info['calls'])}",
+        "",
+    ]
 
 
 def build_time(calls: list[dict]) -> str:
@@ -369,14 +315,13 @@ def build_time(calls: list[dict]) -> str:
     record of each, train/report/build.py's CallLog)."""
     minutes = sum(c["seconds"] for c in calls) / 60
     trained = sum(c["runs_trained"] for c in calls)
-    interrupted = sum(not c.get("finished", True) for c in calls)
+    interrupted = sum(not c["finished"] for c in calls)
     cut_short = (
         f"; {interrupted} of them interrupted, each counted up to its last finished run"
         if interrupted
         else ""
     )
-    # calls logged before "jobs" was recorded trained one run at a time as far as this can tell
-    in_jobs = [c for c in calls if c.get("jobs", 1) > 1 and c["runs_trained"]]
+    in_jobs = [c for c in calls if c["jobs"] > 1 and c["runs_trained"]]
     shared = ""
     if in_jobs:
         counts = sorted({c["jobs"] for c in in_jobs})
@@ -391,12 +336,3 @@ def build_time(calls: list[dict]) -> str:
         f"Building it trained {trained} runs in {minutes:.0f} minutes of wall time ({len(calls)} "
         f"call(s) of train.report{cut_short}).{shared}"
     )
-
-
-def _augmentation_examples(path: Path, cache: Path, data: Path | None) -> None:
-    images = jnp.asarray(load_mnist(cache, data)["train_images"][:8], jnp.float32) / 255.0
-    draws = [
-        np.asarray(augment_batch(jax.random.key(seed), images, default_augmentation()))
-        for seed in (1, 2, 3)
-    ]
-    figures.augmentation_grid(path, np.asarray(images), draws)

@@ -1,4 +1,5 @@
-"""Statistics of the report: mean ± std over seeds and paired comparisons between variants."""
+"""Statistics of the report: mean ± std over seeds, paired comparisons between variants and the Q8
+sweep as a grid."""
 
 from __future__ import annotations
 
@@ -37,6 +38,21 @@ def seconds(results: list[dict]) -> str:
     return f"{mean:.0f}"
 
 
+def sweep_grid(variants: dict[str, list[dict]], key: str) -> tuple[list, list, np.ndarray]:
+    """(learning rates, batch sizes, grid) of a sweep: grid[i, j] is the mean over seeds of
+    ``summary[key]`` for learning rate i and batch size j (read from each run's config); NaN where
+    that pair was not run."""
+    means = {}
+    for runs in variants.values():
+        lr, batch = runs[0]["config"]["learning_rate"], runs[0]["config"]["batch_size"]
+        means[lr, batch] = np.mean([r["summary"][key] for r in runs])
+    lrs, batches = sorted({lr for lr, _ in means}), sorted({b for _, b in means})
+    grid = np.full((len(lrs), len(batches)), np.nan)  # (learning rates, batch sizes)
+    for (lr, batch), mean in means.items():
+        grid[lrs.index(lr), batches.index(batch)] = mean
+    return lrs, batches, grid
+
+
 def compare(a: list[dict], b: list[dict], key: str) -> dict:
     """Paired comparison of two variants over the seeds they share (same seed: same train/validation
     split and data order; the same initialisation where the architectures agree).
@@ -52,14 +68,10 @@ def compare(a: list[dict], b: list[dict], key: str) -> dict:
         "seeds": seeds,
         "diffs": diffs.tolist(),
         "mean_diff": float(diffs.mean()) if len(diffs) else float("nan"),
+        "p": None,  # untested: one seed, or the same difference on every seed (t undefined)
+        "exceeds_noise": None,
     }
-    if len(diffs) < 2:
-        result |= {"p": None, "exceeds_noise": None}
-    elif np.all(
-        diffs == diffs[0]
-    ):  # no spread at all: the t statistic is undefined, so is the test
-        result |= {"p": None, "exceeds_noise": None}
-    else:
+    if len(diffs) > 1 and np.any(diffs != diffs[0]):
         p = float(stats.ttest_rel([va[s] for s in seeds], [vb[s] for s in seeds]).pvalue)
         result |= {"p": p, "exceeds_noise": p < SIGNIFICANCE}
     return result
