@@ -30,18 +30,15 @@ ARCHIVE = "mnist-varres.tgz"
 def source_identity(source: Path) -> str:
     """A short hash of the source's content: the archive's bytes, or a folder's file names, sizes
     and times."""
-    digest = hashlib.sha256()
     if source.is_file():
         with source.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    else:
-        for path in sorted(source.rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                digest.update(
-                    f"{path.relative_to(source).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
-                )
+            return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    digest = hashlib.sha256()
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            name = path.relative_to(source).as_posix()
+            digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 
