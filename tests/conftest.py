@@ -1,4 +1,6 @@
 import ast
+import contextlib
+import fcntl
 import os
 import re
 import sys
@@ -6,6 +8,8 @@ from pathlib import Path
 
 import jax
 import pytest
+
+from train.data.mnist import load_mnist
 
 # Silent broadcasting between arrays of different ranks is a bug in this codebase.
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -21,43 +25,37 @@ def x64():
         yield
 
 
-# The test modules that read the real data (the session's ``mnist_cache``); test_conftest.py checks
-# that no other module does.
-REAL_DATA_MODULES = frozenset(
-    {
-        "test_data_failures.py",
-        "test_fixed.py",
-        "test_imagefolder.py",
-        "test_mnist.py",
-        "test_report.py",
-    }
-)
+@contextlib.contextmanager
+def exclusive(lock_file: Path):
+    """Hold an exclusive lock on ``lock_file`` (created) for the ``with`` block: another process
+    or thread asking for it waits until the block ends."""
+    with open(lock_file, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
-@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: known only with xdist loaded
-def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's ``--dist loadfile`` (pyproject.toml's addopts), with the real-data modules as
-    one unit: each worker takes whole modules, so a module's fixtures (a trained run, a built
-    report) are made once, and TFDS prepares MNIST once, in that worker's ``mnist_cache``. (Marking
-    tests with ``xdist_group`` does not group them under pytest 9.2, which ignores xdist's renamed
-    node ids.)"""
-    if config.getvalue("dist") != "loadfile":
-        return None
-    from xdist.scheduler import LoadFileScheduling
-
-    class ModuleScheduling(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = super()._split_scope(nodeid)  # "tests/test_x.py"
-            return "real data" if Path(module).name in REAL_DATA_MODULES else module
-
-    return ModuleScheduling(config, log)
+def shared_mnist_cache(run_dir: Path, data: str | None) -> Path:
+    """``run_dir/mnist_cache``, with MNIST prepared in it from ``data`` (the data folder) if it
+    has ``mnist/``, once for all who ask with the same ``run_dir``: the first prepares it while
+    holding a lock, the others wait for the lock, then read the prepared arrays. (TFDS prepares
+    into a temporary folder that it renames at the end: two at once in one cache fail.)"""
+    cache = run_dir / "mnist_cache"
+    cache.mkdir(exist_ok=True)
+    if data and (Path(data) / "mnist").is_dir():
+        with exclusive(run_dir / "mnist_cache.lock"):
+            load_mnist(cache, Path(data), download=False)
+    return cache
 
 
 @pytest.fixture(scope="session")
 def mnist_cache(tmp_path_factory):
-    """One cache folder per session (per pytest-xdist worker), so TFDS prepares MNIST at most once
-    per worker: the real-data modules share a worker (``pytest_xdist_make_scheduler``)."""
-    return tmp_path_factory.mktemp("cache")
+    """The cache folder of the tests that read the real data, MNIST prepared in it once per test
+    run: pytest-xdist's workers share it (the parent of their base temporary folders is the
+    run's), as in pytest-xdist's recipe for a session fixture that must run once."""
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent
+    return shared_mnist_cache(run_dir, os.environ.get("JAXCONV_DATA_DIR"))
 
 
 @pytest.fixture(scope="session", autouse=True)

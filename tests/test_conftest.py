@@ -1,16 +1,33 @@
 """The test suite's own set-up (tests/conftest.py)."""
 
+import concurrent.futures
+import time
 from pathlib import Path
 
-from conftest import REAL_DATA_MODULES, library_test_module
+import numpy as np
+from conftest import library_test_module, shared_mnist_cache
+
+import train.data.mnist as mnist
 
 
-def test_the_real_data_modules_are_listed():
-    """pytest-xdist gives the listed modules to one worker, so MNIST is prepared once: each module
-    that asks for the real data's ``mnist_cache`` must be on the list, and only those."""
-    modules = [m for m in Path(__file__).parent.glob("test_*.py") if m.name != Path(__file__).name]
-    reading = {module.name for module in modules if "mnist_cache" in module.read_text()}
-    assert reading == REAL_DATA_MODULES
+def test_workers_sharing_the_real_data_cache_prepare_mnist_once(tmp_path, monkeypatch):
+    """pytest-xdist's workers share ``mnist_cache``: when two ask for it at once, one prepares
+    MNIST while the other waits, then reads the prepared arrays (without the lock both would
+    prepare, and two TFDS preparations into one folder at once fail)."""
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    arrays = {f"{s}_images": np.zeros((2, 28, 28, 1), np.uint8) for s in ("train", "test")}
+    arrays |= {f"{s}_labels": np.arange(2, dtype=np.int32) for s in ("train", "test")}
+    preparations = []
+
+    def prepare(cache, data_dir, download):  # TFDS's preparation, shortened
+        preparations.append(cache)
+        time.sleep(0.5)  # long enough for the other worker to ask meanwhile
+        return arrays
+
+    monkeypatch.setattr(mnist, "_prepare_with_tfds", prepare)
+    with concurrent.futures.ThreadPoolExecutor(2) as workers:
+        caches = list(workers.map(shared_mnist_cache, [tmp_path] * 2, [str(tmp_path / "data")] * 2))
+    assert caches == [tmp_path / "mnist_cache"] * 2 and len(preparations) == 1
 
 
 def test_library_test_modules_need_only_the_library_and_the_test_tools(tmp_path):

@@ -27,14 +27,13 @@ def snapshot(folder: Path):
     )
 
 
-@pytest.mark.slow  # prepares MNIST with TFDS (~20 s) unless an earlier test did
+@pytest.mark.slow  # TFDS prepares MNIST into a cache of its own: the preparation is under test
 @needs_mnist
-def test_loader_reads_the_real_test_split_offline_and_writes_only_to_the_cache(mnist_cache):
+def test_loader_reads_the_real_test_split_offline_and_writes_only_to_the_cache(tmp_path):
     data_dir = Path(DATA_DIR)
     before = snapshot(data_dir)
-    arrays = load_mnist(
-        mnist_cache, data_dir, download=False
-    )  # download=False: the files must suffice
+    # download=False: the files must suffice
+    arrays = load_mnist(tmp_path / "cache", data_dir, download=False)
     assert snapshot(data_dir) == before  # nothing written into the data folder
     images, labels = arrays["test_images"], arrays["test_labels"]
     assert images.shape == (10_000, 28, 28, 1) and images.dtype == np.uint8
@@ -44,7 +43,7 @@ def test_loader_reads_the_real_test_split_offline_and_writes_only_to_the_cache(m
     assert 30 < images.mean() < 40  # MNIST's mean intensity is about 33
 
 
-@pytest.mark.slow  # prepares MNIST with TFDS (~20 s) unless an earlier test did
+@pytest.mark.slow  # mnist_cache: TFDS prepares MNIST, once per test run
 @needs_mnist
 def test_second_load_comes_from_the_array_cache(mnist_cache):
     load_mnist(mnist_cache, Path(DATA_DIR), download=False)
@@ -80,7 +79,7 @@ def test_failed_download_gives_one_clear_error(tmp_path, monkeypatch):
         load_mnist(tmp_path / "cache", None, download=True)
 
 
-@pytest.mark.slow  # prepares MNIST with TFDS (~20 s) unless an earlier test did
+@pytest.mark.slow  # mnist_cache: TFDS prepares MNIST, once per test run
 @needs_mnist
 def test_test_only_loading_gives_the_same_test_split_without_training_data(mnist_cache):
     import configs.fixed

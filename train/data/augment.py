@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from configs.fixed import get_config
+
 
 def default_augmentation() -> ml_collections.ConfigDict:
     """The strengths of configs/fixed.py (``config.augmentation``), the one place they are set."""
-    from configs.fixed import get_config
-
     return get_config().augmentation
 
 
@@ -30,9 +30,8 @@ def augment_image(key: jax.Array, image: jax.Array, cfg) -> jax.Array:
     k_rot, k_scale, k_shift, k_bright, k_contrast = jax.random.split(key, 5)
     angle = jnp.deg2rad(_uniform(k_rot, cfg.rotation_degrees))
     zoom = 1.0 + _uniform(k_scale, cfg.scale)
-    shift = jax.vmap(lambda k: _uniform(k, cfg.shift_pixels))(
-        jax.random.split(k_shift, 2)
-    )  # (2,) rows, cols
+    # (2,) rows, cols
+    shift = jax.vmap(lambda k: _uniform(k, cfg.shift_pixels))(jax.random.split(k_shift, 2))
     # "pull" mapping, output pixel o -> input pixel R(-angle) (o - centre - shift) / zoom + centre
     cos, sin = jnp.cos(angle), jnp.sin(angle)
     pull = jnp.array([[cos, sin], [-sin, cos]]) / zoom  # (2, 2) inverse rotation and zoom

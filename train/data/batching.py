@@ -58,9 +58,8 @@ def epoch_chunks(
         num_chunks = ceil_div(num_batches, steps_per_call)
         k = ceil_div(num_batches, num_chunks)
         pad = num_chunks * k - num_batches
-        batches = np.concatenate(
-            [batches, np.zeros((pad, batch_size), np.int32)]
-        )  # (num_chunks·k, B)
+        # (num_chunks·k, B)
+        batches = np.concatenate([batches, np.zeros((pad, batch_size), np.int32)])
         valid = np.arange(len(batches)) < num_batches
         for start in range(0, len(batches), k):
             chunks.append(Chunk(g, batches[start : start + k], valid[start : start + k]))

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -40,27 +40,17 @@ def save_arrays_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
     os.replace(tmp.name, path)
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as npz:
-        return {name: npz[name] for name in npz.files}
-
-
-def load_cached_arrays(
-    path: Path, required: Callable[[dict], bool] = lambda arrays: True
-) -> dict[str, np.ndarray] | None:
-    """The arrays of a cache .npz; None when there is none or it is unreadable (truncated, corrupt)
-    or ``required(arrays)`` is false, so the caller rebuilds it. Saying so on one line."""
+def load_cached(path: Path, parse: Callable[[dict[str, np.ndarray]], Any]) -> Any:
+    """``parse(arrays)`` of a cache .npz; None when there is none, or it is unreadable (truncated,
+    corrupt) or ``parse`` fails on it (an array missing), so the caller rebuilds it. Saying so on
+    one line."""
     if not path.is_file():
         return None
     try:
-        arrays = load_arrays(path)
-        if required(arrays):
-            return arrays
-        problem = "it lacks arrays it should hold"
-    except (
-        Exception
-    ) as err:  # BadZipFile, EOFError, ValueError, zlib.error...: any unreadable cache is rebuilt
+        with np.load(path) as npz:
+            return parse({name: npz[name] for name in npz.files})
+    except Exception as err:  # BadZipFile, EOFError, zlib.error, KeyError...: all rebuilt
         problem = f"{type(err).__name__}: {err}"
-    print(f"cache {path} is unreadable ({problem}): rebuilding it", file=sys.stderr, flush=True)
+        print(f"cache {path} is unreadable ({problem}): rebuilding it", file=sys.stderr, flush=True)
     path.unlink(missing_ok=True)
     return None

@@ -1,8 +1,8 @@
 """From a config to the train/validation/test splits the training loop takes.
 
 ``config.dataset`` picks the data ("mnist"; "mnist-varres" in train.varres) and
-``config.model`` how its images are prepared (resized for "fixed", grouped or
-bucketed by resolution for "varres"); the network itself comes from
+``config.model`` how mnist-varres's images are prepared (resized for "fixed",
+grouped or bucketed by resolution for "varres"); the network itself comes from
 :func:`train.models.model_factory`.
 """
 
@@ -17,6 +17,8 @@ from train.data.mnist_varres import load_mnist_varres
 from train.data.resolution import bucket, resize_all
 from train.errors import ConfigError
 
+DATASETS = ("mnist", "mnist-varres")
+
 
 @dataclasses.dataclass
 class Datasets:
@@ -25,24 +27,38 @@ class Datasets:
     test: Split
 
 
-def limit_datasets(config, train: Split, val: Split, test: Split) -> Datasets:
-    """Apply config.max_train_examples and config.max_eval_examples (0: all)."""
+def load_datasets(config, cache: Path, data_dir: Path | None, with_train: bool = True) -> Datasets:
+    """The train/validation/test splits the config names, at most config.max_train_examples and
+    config.max_eval_examples each (0: all); ``with_train=False`` prepares only the test split (the
+    same images), leaving train and validation empty."""
+    if config.dataset not in DATASETS:
+        raise ConfigError(
+            f"config.dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}"
+        )
+    if config.dataset == "mnist":
+        arrays = load_mnist(cache, data_dir, download=config.download)
+        splits = {
+            split: [ImageGroup(arrays[f"{split}_images"], arrays[f"{split}_labels"])]
+            for split in ("train", "test")
+        }
+    else:
+        splits = load_mnist_varres(cache, data_dir, download=config.download)
+
+    def prepared(split: str) -> Split:
+        groups = splits[split]
+        return groups if config.dataset == "mnist" else prepare_groups(config, groups)
+
+    test = subsample(prepared("test"), config.max_eval_examples, config.seed)
+    if not with_train:
+        return Datasets([], [], test)
+    # prepare before splitting: resizing keeps the order of the images, so every
+    # model sees the same validation and test images for a seed (paired comparisons)
+    train, val = train_val_split(prepared("train"), config.num_val, config.seed)
     return Datasets(
         subsample(train, config.max_train_examples, config.seed),
         subsample(val, config.max_eval_examples, config.seed),
-        subsample(test, config.max_eval_examples, config.seed),
+        test,
     )
-
-
-def _mnist(config, cache: Path, data_dir: Path | None, with_train: bool) -> Datasets:
-    arrays = load_mnist(cache, data_dir, download=config.download)
-    test = [ImageGroup(arrays["test_images"], arrays["test_labels"])]
-    if not with_train:
-        return limit_datasets(config, [], [], test)
-    train, val = train_val_split(
-        [ImageGroup(arrays["train_images"], arrays["train_labels"])], config.num_val, config.seed
-    )
-    return limit_datasets(config, train, val, test)
 
 
 def prepare_groups(config, groups: Split) -> Split:
@@ -55,29 +71,3 @@ def prepare_groups(config, groups: Split) -> Split:
             return groups
         return [resize_all(groups, size)]
     return bucket(groups, config.max_resolutions, config.bucket_step)
-
-
-def _mnist_varres(config, cache: Path, data_dir: Path | None, with_train: bool) -> Datasets:
-    splits = load_mnist_varres(cache, data_dir, download=config.download)
-    test = prepare_groups(config, splits["test"])
-    if not with_train:
-        return limit_datasets(config, [], [], test)
-    # prepare before splitting: resizing keeps the order of the images, so every
-    # model sees the same validation and test images for a seed (paired comparisons)
-    train, val = train_val_split(
-        prepare_groups(config, splits["train"]), config.num_val, config.seed
-    )
-    return limit_datasets(config, train, val, test)
-
-
-DATASETS = {"mnist": _mnist, "mnist-varres": _mnist_varres}
-
-
-def load_datasets(config, cache: Path, data_dir: Path | None, with_train: bool = True) -> Datasets:
-    """The train/validation/test splits the config names; ``with_train=False`` prepares only the
-    test split (the same images), leaving train and validation empty."""
-    if config.dataset not in DATASETS:
-        raise ConfigError(
-            f"config.dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}"
-        )
-    return DATASETS[config.dataset](config, cache, data_dir, with_train)

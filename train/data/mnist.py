@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data.cache import load_cached_arrays, save_arrays_atomically
+from train.data.cache import load_cached, save_arrays_atomically
 from train.data.network import network_reachable
 from train.errors import DataUnavailableError
 
@@ -28,93 +28,14 @@ MNIST_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 TFDS_NAME = "mnist:3.0.1"
 DOWNLOAD_HOST = "storage.googleapis.com"  # where TFDS downloads MNIST from
-
-
-def import_tfds():
-    """TFDS with TensorFlow as a CPU-only backend: TF must never take GPU memory from JAX."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.config.set_visible_devices([], "GPU")
-    import tensorflow_datasets as tfds
-
-    return tfds
-
-
-def _manual_dir(data_dir: Path | None) -> tuple[Path | None, list[str]]:
-    """$DATA/mnist if it holds all four files, and the files missing from it."""
-    if data_dir is None:
-        return None, list(MNIST_FILES)
-    folder = data_dir / "mnist"
-    missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
-    return (folder if not missing else None), missing
-
-
-def _prepare_with_tfds(
-    cache: Path, manual_dir: Path | None, download: bool, data_dir: Path | None, missing
-):
-    where = f"{data_dir / 'mnist'}" if data_dir else "$JAXCONV_DATA_DIR (unset)"
-    how = (
-        "Set $JAXCONV_DATA_DIR to a folder whose mnist/ holds the four canonical MNIST files ("
-        + ", ".join(MNIST_FILES)
-        + "), "
-        "or run once on a machine that can reach the internet so TFDS can download them."
-    )
-    if manual_dir is None and not download:
-        raise DataUnavailableError(
-            f"MNIST not found: {where} is missing {', '.join(missing)}, "
-            f"and downloading is off. {how}"
-        )
-    source = (
-        f"the files in {manual_dir}" if manual_dir else f"a download (nothing usable in {where})"
-    )
-    try:
-        if manual_dir is None and not network_reachable(DOWNLOAD_HOST):
-            # fail at once: TFDS would retry the unreachable network for minutes
-            raise ConnectionError(f"{DOWNLOAD_HOST} cannot be reached")
-        tfds = import_tfds()
-        quiet = contextlib.nullcontext()
-        if (
-            manual_dir is not None
-        ):  # nothing is downloaded: no "Downloading" line or "Dl Completed" bars
-            tfds.disable_progress_bar()
-            quiet = contextlib.redirect_stdout(io.StringIO())
-            print(
-                f"preparing MNIST from {manual_dir} into {cache} (once; about a minute)", flush=True
-            )
-        builder = tfds.builder(TFDS_NAME, data_dir=str(cache / "tensorflow_datasets"))
-        config = tfds.download.DownloadConfig(
-            manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False
-        )
-        with quiet:
-            builder.download_and_prepare(
-                download_dir=str(cache / "downloads"), download_config=config
-            )
-    except Exception as err:  # TFDS raises many kinds; the user needs one sentence
-        raise DataUnavailableError(
-            f"MNIST could not be prepared from {source}: {type(err).__name__}: {err}. {how}"
-        ) from None
-    arrays = {}
-    for split in ("train", "test"):
-        try:
-            data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        except Exception as err:  # DataLossError for a truncated record
-            files = ", ".join(
-                str(f) for f in sorted(Path(builder.data_dir).glob(f"mnist-{split}.tfrecord*"))
-            )
-            reason = re.sub(
-                r"\{\{.*?\}\}\s*|\s+", " ", str(err)
-            ).strip()  # TensorFlow's op prefix and newlines
-            raise DataUnavailableError(
-                f"TFDS's prepared MNIST cannot be read: {files} is truncated or corrupt "
-                f"({type(err).__name__}: {reason[:200]}). "
-                f"Delete {builder.data_dir} and run again to prepare it anew."
-            ) from None
-        arrays[f"{split}_images"] = data["image"].astype(np.uint8)  # (n, 28, 28, 1)
-        arrays[f"{split}_labels"] = data["label"].astype(np.int32)  # (n,)
-    return arrays
+HOW = (
+    "Set $JAXCONV_DATA_DIR to a folder whose mnist/ holds the four canonical MNIST files "
+    f"({', '.join(MNIST_FILES)}), "
+    "or run once on a machine that can reach the internet so TFDS can download them."
+)
 
 
 def load_mnist(
@@ -131,15 +52,81 @@ def load_mnist(
     looked and how to provide it.
     """
     npz = cache / "mnist" / "mnist-3.0.1.npz"
-    arrays = load_cached_arrays(
-        npz,
-        lambda arrays: (
-            set(arrays) == {f"{s}_{k}" for s in ("train", "test") for k in ("images", "labels")}
-        ),
-    )
-    if arrays is not None:
-        return arrays
-    manual_dir, missing = _manual_dir(data_dir)
-    arrays = _prepare_with_tfds(cache, manual_dir, download, data_dir, missing)
-    save_arrays_atomically(npz, arrays)
+    arrays = load_cached(npz, lambda arrays: {name: arrays[name] for name in ARRAYS})
+    if arrays is None:
+        arrays = _prepare_with_tfds(cache, data_dir, download)
+        save_arrays_atomically(npz, arrays)
     return arrays
+
+
+def import_tfds():
+    """TFDS with TensorFlow as a CPU-only backend: TF must never take GPU memory from JAX."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+    import tensorflow_datasets as tfds
+
+    return tfds
+
+
+def _prepare_with_tfds(cache: Path, data_dir: Path | None, download: bool) -> dict:
+    """The arrays of TFDS's MNIST, prepared into ``cache`` from ``data_dir/mnist``'s files, or
+    downloaded when some are missing there."""
+    folder = data_dir / "mnist" if data_dir else None
+    missing = [name for name in MNIST_FILES if folder is None or not (folder / name).is_file()]
+    where = str(folder) if folder else "$JAXCONV_DATA_DIR (unset)"
+    if missing and not download:
+        raise DataUnavailableError(
+            f"MNIST not found: {where} is missing {', '.join(missing)}, "
+            f"and downloading is off. {HOW}"
+        )
+    source = f"a download (nothing usable in {where})" if missing else f"the files in {folder}"
+    try:
+        if missing and not network_reachable(DOWNLOAD_HOST):
+            # fail at once: TFDS would retry the unreachable network for minutes
+            raise ConnectionError(f"{DOWNLOAD_HOST} cannot be reached")
+        tfds = import_tfds()
+        builder = _prepare(tfds, cache, None if missing else folder)
+    except Exception as err:  # TFDS raises many kinds; the user needs one sentence
+        raise DataUnavailableError(
+            f"MNIST could not be prepared from {source}: {type(err).__name__}: {err}. {HOW}"
+        ) from None
+    arrays = {}
+    for split in ("train", "test"):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = _read(tfds, builder, split)
+    return arrays
+
+
+def _prepare(tfds, cache: Path, manual_dir: Path | None):
+    """TFDS's builder of MNIST in ``cache``, prepared from the files in ``manual_dir`` (no
+    network), or downloaded when it is None."""
+    builder = tfds.builder(TFDS_NAME, data_dir=str(cache / "tensorflow_datasets"))
+    config = tfds.download.DownloadConfig(
+        manual_dir=str(manual_dir) if manual_dir else None, try_download_gcs=False
+    )
+    quiet = contextlib.nullcontext()
+    # from local files nothing is downloaded: no "Downloading" line or "Dl Completed" bars
+    if manual_dir is not None:
+        tfds.disable_progress_bar()
+        quiet = contextlib.redirect_stdout(io.StringIO())
+        print(f"preparing MNIST from {manual_dir} into {cache} (once; about a minute)", flush=True)
+    with quiet:
+        builder.download_and_prepare(download_dir=str(cache / "downloads"), download_config=config)
+    return builder
+
+
+def _read(tfds, builder, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The split's images, uint8 (n, 28, 28, 1), and labels, int32 (n,)."""
+    try:
+        data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    except Exception as err:  # DataLossError for a truncated record
+        records = sorted(Path(builder.data_dir).glob(f"mnist-{split}.tfrecord*"))
+        # TensorFlow's op prefix ({{function_node ...}}) and newlines
+        reason = re.sub(r"\{\{.*?\}\}\s*|\s+", " ", str(err)).strip()
+        raise DataUnavailableError(
+            f"TFDS's prepared MNIST cannot be read: {', '.join(map(str, records))} is truncated or "
+            f"corrupt ({type(err).__name__}: {reason[:200]}). "
+            f"Delete {builder.data_dir} and run again to prepare it anew."
+        ) from None
+    return data["image"].astype(np.uint8), data["label"].astype(np.int32)

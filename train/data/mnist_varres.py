@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from train.data.cache import load_cached_arrays, save_arrays_atomically
+from train.data.cache import load_cached, save_arrays_atomically
 from train.data.groups import ImageGroup
 from train.data.imagefolder import read_imagefolder
 from train.data.network import network_reachable
@@ -30,18 +30,15 @@ ARCHIVE = "mnist-varres.tgz"
 def source_identity(source: Path) -> str:
     """A short hash of the source's content: the archive's bytes, or a folder's file names, sizes
     and times."""
-    digest = hashlib.sha256()
     if source.is_file():
         with source.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    else:
-        for path in sorted(source.rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                digest.update(
-                    f"{path.relative_to(source).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
-                )
+            return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    digest = hashlib.sha256()
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            name = path.relative_to(source).as_posix()
+            digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -99,15 +96,17 @@ def load_imagefolder_groups(
     """{split: groups by resolution} of an ImageFolder source, through the .npz cache."""
     key = source_identity(source)
     files = {split: cache / "imagefolder" / f"{source.name}-{key}-{split}.npz" for split in splits}
-    cached = {split: load_cached_arrays(f, _holds_groups) for split, f in files.items()}
-    if all(arrays is not None for arrays in cached.values()):
-        return {split: _groups_from_arrays(arrays) for split, arrays in cached.items()}
+    cached = {split: load_cached(file, _groups_from_arrays) for split, file in files.items()}
+    if all(groups is not None for groups in cached.values()):
+        return cached
     decoded = read_imagefolder(source, splits)
     result = {}
     for split in splits:
-        groups = group_by_resolution(*decoded[split])
-        save_arrays_atomically(files[split], _groups_to_arrays(groups))
-        result[split] = groups
+        result[split] = group_by_resolution(*decoded[split])
+        arrays = {}
+        for i, group in enumerate(result[split]):
+            arrays[f"images_{i}"], arrays[f"labels_{i}"] = group.images, group.labels
+        save_arrays_atomically(files[split], arrays)
     return result
 
 
@@ -118,20 +117,8 @@ def load_mnist_varres(
     return load_imagefolder_groups(find_source(cache, data_dir, download), cache, ("train", "test"))
 
 
-def _groups_to_arrays(groups: list[ImageGroup]) -> dict:
-    arrays = {}
-    for i, group in enumerate(groups):
-        arrays[f"images_{i}"], arrays[f"labels_{i}"] = group.images, group.labels
-    return arrays
-
-
-def _holds_groups(arrays: dict) -> bool:
-    count = sum(1 for name in arrays if name.startswith("images_"))
-    return count > 0 and set(arrays) == {
-        f"{kind}_{i}" for kind in ("images", "labels") for i in range(count)
-    }
-
-
 def _groups_from_arrays(arrays: dict) -> list[ImageGroup]:
-    count = sum(1 for name in arrays if name.startswith("images_"))
+    """The groups a cache file holds: ``images_{i}`` and ``labels_{i}`` for i = 0, 1, ...; a
+    KeyError when it holds none or lacks labels."""
+    count = max(1, sum(1 for name in arrays if name.startswith("images_")))
     return [ImageGroup(arrays[f"images_{i}"], arrays[f"labels_{i}"]) for i in range(count)]

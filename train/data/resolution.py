@@ -19,10 +19,9 @@ def group_by_resolution(images: list[np.ndarray], labels: np.ndarray) -> list[Im
     members = defaultdict(list)
     for i, image in enumerate(images):
         members[image.shape].append(i)
+    # one (n, H, W, 1) group per shape
     return [
-        ImageGroup(
-            np.stack([images[i] for i in index])[..., None], labels[np.asarray(index)]
-        )  # (n, H, W, 1)
+        ImageGroup(np.stack([images[i] for i in index])[..., None], labels[np.asarray(index)])
         for shape, index in sorted(members.items())
     ]
 
