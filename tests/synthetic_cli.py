@@ -13,13 +13,13 @@ from pathlib import Path
 # tests/ for its helpers, the repository root for train (run from the repository, not installed)
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
+from absl import flags  # noqa: E402
 from synthetic import blob_datasets  # noqa: E402
 
-import train.data.datasets  # noqa: E402
 import train.loop  # noqa: E402
 from train import cli  # noqa: E402
 
-train.data.datasets.load_datasets = lambda *args, **kwargs: blob_datasets(256, 100)
+cli.load_datasets = lambda *args, **kwargs: blob_datasets(256, 100)
 train_epoch = train.loop.train_epoch
 
 
@@ -31,5 +31,7 @@ def sleepy_train_epoch(config, steps, state, groups, epoch, progress):
 
 train.loop.train_epoch = sleepy_train_epoch
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # as train/fixed.py
+    cli.define_flags("fixed")
+    flags.adopt_module_key_flags(cli)
     cli.main("fixed")

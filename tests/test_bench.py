@@ -157,7 +157,6 @@ def test_markdown_block_refuses_a_result_without_its_command():
 
 
 def test_markdown_of_a_run_is_what_its_json_renders_to(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("JAXCONV_NO_REEXEC", "1")  # no glibc re-exec of the test process
     monkeypatch.setattr(
         throughput, "network_rows", lambda batches, repeats, with_torch: [TRAIN_ROW]
     )

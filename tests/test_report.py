@@ -145,7 +145,6 @@ def test_an_interrupted_report_says_so_in_one_line_and_the_same_command_continue
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ | {"JAXCONV_NO_REEXEC": "1"},  # it imports jax before main()
     )
     for line in process.stdout:
         if line.startswith("training "):

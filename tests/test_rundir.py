@@ -41,7 +41,7 @@ def fake_data(monkeypatch, error=None):
             raise error
         return blob_datasets(256, 100)
 
-    monkeypatch.setattr("train.data.datasets.load_datasets", load_datasets)
+    monkeypatch.setattr("train.cli.load_datasets", load_datasets)
 
 
 def open_run(workdir, resume, config, overrides):

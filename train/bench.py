@@ -22,7 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
-from train import glibc_reexec
+from train import throughput
 from train.errors import exit_on_user_error
 
 COLUMNS = [
@@ -163,9 +163,6 @@ def main(argv=None) -> None:
     if args.from_json:
         print(markdown_block(json.loads(Path(args.from_json).read_text())))
         return
-    glibc_reexec.keep_freed_memory_in_heap()
-    from train import throughput  # jax: imported only after the re-exec above
-
     result = {"command": command(args)}
     result |= throughput.measure(args.batch, args.repeats, torch_wanted=not args.no_torch)
     if not args.markdown:

@@ -24,9 +24,14 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 import configs
-from train import config_check, glibc_reexec
+from train import config_check, distributed
+from train.compilation_cache import use_compilation_cache
 from train.data.cache import cache_dir, data_dir
+from train.data.datasets import load_datasets
 from train.errors import ConfigError, exit_on_user_error
+from train.loop import train_and_evaluate
+from train.models import model_factory
+from train.run import Run, stop_on_sigterm
 
 FLAGS = flags.FLAGS
 
@@ -45,13 +50,6 @@ def run(
     A new run that fails before training (a bad config, data that cannot be had) leaves no
     workdir behind; a resumed one continues with its saved config plus ``overrides``.
     """
-    # heavy imports after flag parsing
-    from train.compilation_cache import use_compilation_cache
-    from train.data.datasets import load_datasets
-    from train.loop import train_and_evaluate
-    from train.models import model_factory
-    from train.run import Run
-
     config_check.validate(config)  # every field, before the workdir or the data is touched
     with Run.open(workdir, config, resume=resume, overrides=overrides) as run:
         if run.writer:
@@ -111,12 +109,8 @@ def define_flags(name: str) -> None:
 def main(name: str) -> None:
     """Parse the flags (:func:`define_flags`) and run. User errors end in one line on stderr, exit
     status 2; Ctrl-C and SIGTERM in one line saying where ``--resume`` continues, 130 or 143."""
-    glibc_reexec.keep_freed_memory_in_heap()
 
     def _main(argv):
-        from train import distributed  # jax: imported only after the re-exec above
-        from train.run import stop_on_sigterm
-
         absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every save at INFO
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")

@@ -9,8 +9,9 @@ from pathlib import Path
 from absl import logging as absl_logging
 
 import train.report
-from train import glibc_reexec
 from train.errors import exit_on_user_error
+from train.report.build import make_report
+from train.run import stop_on_sigterm
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,13 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     """Build the report. A user error ends in one line on stderr, exit status 2; Ctrl-C or SIGTERM
     in one line saying what it interrupted, exit status 130 or 143 (the same command continues)."""
-    glibc_reexec.keep_freed_memory_in_heap()
     args = parse_args(argv)
     absl_logging.set_verbosity(absl_logging.WARNING)
-    # jax: imported only after the re-exec above
-    from train.report.build import make_report
-    from train.run import stop_on_sigterm
-
     stop_on_sigterm()
     try:
         with exit_on_user_error():

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from absl import logging as absl_logging
 
-from train import glibc_reexec
 from train.compilation_cache import use_compilation_cache
 from train.errors import exit_on_user_error
+from train.report.runs import train_plan
 
 
 def exit_with_parent() -> None:
@@ -41,13 +41,9 @@ def main(argv=None) -> None:
     parser.add_argument("--cache_dir", type=Path, required=True)
     parser.add_argument("--data_dir", type=Path)
     args = parser.parse_args(argv)
-    glibc_reexec.keep_freed_memory_in_heap()
     exit_with_parent()
     # Ctrl-C reaches every process of the terminal's group: the report (jobs.py) ends its jobs
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # jax: imported only after the re-exec above
-    from train.report.runs import train_plan
-
     # before the first computation, when XLA sizes its thread pool to the cores it may use
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(core) for core in args.cores.split(",")})
