@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jax
+
 # programs that compile faster than this are not worth a file (JAX's default is 1 s)
 MIN_COMPILE_SECONDS = 0.2
 
@@ -21,8 +23,6 @@ MIN_COMPILE_SECONDS = 0.2
 def use_compilation_cache(cache: Path) -> Path | None:
     """Point JAX's persistent compilation cache at ``cache/xla``; returns the folder in use, or None
     when it is off."""
-    import jax
-
     configured = jax.config.jax_compilation_cache_dir
     if configured:
         return Path(configured)
