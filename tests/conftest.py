@@ -9,8 +9,6 @@ from pathlib import Path
 import jax
 import pytest
 
-from train.data.mnist import load_mnist
-
 # Silent broadcasting between arrays of different ranks is a bug in this codebase.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # The tolerances are float32's. GPUs and TPUs compute default-precision float32 products in
@@ -39,6 +37,8 @@ def shared_mnist_cache(run_dir: Path, data: str | None) -> Path:
     has ``mnist/``, once for all who ask with the same ``run_dir``: the first prepares it while
     holding a lock, the others wait for the lock, then read the prepared arrays. (TFDS prepares
     into a temporary folder that it renames at the end: two at once in one cache fail.)"""
+    from train.data.mnist import load_mnist  # not at the top: `pytest --lib` runs without train
+
     cache = run_dir / "mnist_cache"
     cache.mkdir(exist_ok=True)
     if data and (Path(data) / "mnist").is_dir():

@@ -202,6 +202,17 @@ def test_an_interrupt_before_training_says_what_resume_will_do(tmp_path):
     assert interrupted.value.exit_status == 130 and (tmp_path / "run" / "commit.json").exists()
 
 
+def test_an_interrupt_while_a_resume_takes_the_lock_says_where_it_continues(tmp_path, monkeypatch):
+    fake_finished_epochs(tmp_path / "run", tiny_config(), 1)
+
+    def interrupted_lock(self):
+        raise KeyboardInterrupt  # Ctrl-C before the commit record is read
+
+    monkeypatch.setattr(RunDir, "lock", interrupted_lock)
+    with pytest.raises(Interrupted, match="; --resume continues after epoch 1$"):
+        open_run(tmp_path / "run", True, tiny_config(), {})
+
+
 def train_tiny_run(config, workdir):
     """train_and_evaluate on 256 training blobs, quietly."""
     with Run.open(workdir, config) as run:

@@ -74,10 +74,12 @@ class Checkpoints:
         found = _digests(folder) if folder.is_dir() else {}
         for name, digest in entry["files"].items():
             if found.get(name) != digest:
-                problem = "differs from its saved digest" if name in found else "is missing"
-                raise CorruptCheckpointError(
-                    f"checkpoint {entry['path']} is corrupt: {name} {problem}"
+                problem = (
+                    f"is corrupt: {name} differs from its saved digest"
+                    if name in found
+                    else f"is damaged: {name} is missing"
                 )
+                raise CorruptCheckpointError(f"checkpoint {entry['path']} {problem}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), record=ocp.args.JsonRestore()

@@ -7,7 +7,7 @@ The config is ``configs/<name>.py`` (``get_config()``), overridable field by
 field. A new run needs a new (or empty) workdir; ``--resume`` continues the run
 in an existing one from its last committed epoch with its saved config; a
 ``--config.*`` given now that would change the epochs already done is refused
-(train/rundir.py). Ctrl-C or SIGTERM ends the run with one line saying where
+(train/config_check.py). Ctrl-C or SIGTERM ends the run with one line saying where
 ``--resume`` continues, exit status 130 (Ctrl-C) or 143 (SIGTERM).
 """
 

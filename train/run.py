@@ -167,7 +167,7 @@ class Run:
                 f"done: changing {', '.join(refused)} would change them; start a new run with a "
                 "new --workdir instead"
             )
-        if self.writer and overrides:
+        if self.writer and config.to_dict() != saved.to_dict():
             self.files.write_config(config)
         return config
 
@@ -236,6 +236,8 @@ class Run:
         done = self.epochs_done
         if not self.began:
             where = "before training resumed"
+            with contextlib.suppress(RunDirError, OSError):  # interrupted before _start read it
+                done = (self.files.read_commit() or {}).get("epoch", 0)
         elif done == self.config.num_epochs:
             where = "in the final test"
         else:
