@@ -64,6 +64,18 @@ def _check_vjp_against_lax_jvp(ours, theirs, args, seed=1, rtol=1e-9):
     )
 
 
+def _check_against_lax(ours, theirs, shapes, seed):
+    """``ours`` equals ``theirs`` on random operands of ``shapes`` (forward, under jit, same shape
+    and dtype), and its VJP agrees with ``theirs``' forward mode."""
+    rng = np.random.default_rng(seed)
+    lhs, rhs = (jnp.asarray(rng.normal(size=shape)) for shape in shapes)
+    expected = theirs(lhs, rhs)
+    got = jax.jit(ours)(lhs, rhs)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-10, atol=1e-10)
+    _check_vjp_against_lax_jvp(ours, theirs, (lhs, rhs))
+
+
 def test_the_sweep_takes_both_paths():
     taken = [
         takes_fold_path(conv_geometry(c[0][1:-1], c[1][:-2], c[2], c[3], c[5], c[4], True))
@@ -74,15 +86,8 @@ def test_the_sweep_takes_both_paths():
 
 @pytest.mark.parametrize("case", DILATED_CASES, ids=str)
 def test_input_dilation_matches_lax_forward_and_forward_mode(case, x64):
-    rng = np.random.default_rng(0)
-    lhs, rhs = jnp.asarray(rng.normal(size=case[0])), jnp.asarray(rng.normal(size=case[1]))
     ours = _lax_style(jaxconv.conv_general_dilated, case)
-    theirs = _lax_style(lax.conv_general_dilated, case)
-    expected = theirs(lhs, rhs)
-    got = jax.jit(ours)(lhs, rhs)
-    assert got.shape == expected.shape and got.dtype == expected.dtype
-    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-10, atol=1e-10)
-    _check_vjp_against_lax_jvp(ours, theirs, (lhs, rhs))
+    _check_against_lax(ours, _lax_style(lax.conv_general_dilated, case), case[:2], seed=0)
 
 
 def test_input_dilation_runs_the_transposed_convolution_not_zero_insertion():
@@ -144,15 +149,8 @@ def _transpose_call(conv, case):
 
 @pytest.mark.parametrize("case", TRANSPOSE_CASES, ids=str)
 def test_conv_transpose_general_matches_lax_conv_transpose(case, x64):
-    rng = np.random.default_rng(2)
-    lhs, rhs = jnp.asarray(rng.normal(size=case[0])), jnp.asarray(rng.normal(size=case[1]))
     ours = _transpose_call(jaxconv.conv_transpose_general, case)
-    theirs = _transpose_call(lax.conv_transpose, case)
-    expected = theirs(lhs, rhs)
-    got = jax.jit(ours)(lhs, rhs)
-    assert got.shape == expected.shape and got.dtype == expected.dtype
-    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-10, atol=1e-10)
-    _check_vjp_against_lax_jvp(ours, theirs, (lhs, rhs))
+    _check_against_lax(ours, _transpose_call(lax.conv_transpose, case), case[:2], seed=2)
 
 
 def test_conv_transpose_general_keeps_bfloat16_and_preferred_element_type():
