@@ -297,18 +297,24 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument(
         "--only", choices=["mnist", "nd", "transposed"], help="only one group of rows"
     )
-    parser.add_argument("--json", help="also write the rows to this JSON file")
+    add_output_flags(parser)
+    return parser.parse_args(argv)
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """``--json``, ``--markdown`` and ``--from-json``: how a benchmark's results are saved and
+    shown (python -m jaxconv.bench, python -m train.bench)."""
+    parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument(
         "--markdown",
         action="store_true",
-        help="print the table with its caption, as docs/performance.md shows it",
+        help="print the tables with their caption, as docs/performance.md shows them",
     )
     parser.add_argument(
         "--from-json",
         metavar="FILE",
-        help="print the table of a saved --json file; measure nothing",
+        help="print the tables of a saved --json file; measure nothing",
     )
-    return parser.parse_args(argv)
 
 
 def main(argv=None):

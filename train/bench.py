@@ -22,6 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
+from jaxconv.bench import add_output_flags
 from train import throughput
 from train.errors import exit_on_user_error
 
@@ -142,17 +143,7 @@ def parse_args(argv) -> argparse.Namespace:
         help="skip the train.fixed time-to-accuracy run",
     )
     parser.add_argument("--cache_dir", help="cache folder for the time-to-accuracy run's MNIST")
-    parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument(
-        "--markdown",
-        action="store_true",
-        help="print the tables with their caption, as docs/performance.md shows them",
-    )
-    parser.add_argument(
-        "--from-json",
-        metavar="FILE",
-        help="print the tables of a saved --json file; measure nothing",
-    )
+    add_output_flags(parser)
     return parser.parse_args(argv)
 
 
