@@ -75,18 +75,25 @@ def forward_frames() -> dict:
     return {"x": x[0, :, :, 0], "kernel": kernel[:, :, 0, 0], "y": y, "frames": frames}
 
 
+def _show_padded_input(ax, x: np.ndarray, title: str, corner: tuple[int, int]) -> None:
+    """x (SIZE, SIZE) on its zero padding (white; the input grey), the window at ``corner``
+    outlined."""
+    shade = np.pad(np.ones((SIZE, SIZE)), P) * 0.3
+    show_grid(ax, shade, title, np.pad(x, P), "Greys", 0, 1)  # (7, 7)
+    _outline(ax, *corner)
+
+
 def draw_forward(out: Path) -> dict:
     r = forward_frames()
-    padded = np.pad(r["x"], P)  # (7, 7)
     fig, axes = plt.subplots(1, 3, figsize=(8, 3), gridspec_kw={"width_ratios": [7, 3, 3]})
 
     def draw_frame(f):
         frame = r["frames"][f]
         for ax in axes:
             ax.clear()
-        shade = np.pad(np.ones((SIZE, SIZE)), P) * 0.3  # padding white, input grey
-        show_grid(axes[0], shade, f"x {SIZE}×{SIZE}, padding {P} (zeros)", padded, "Greys", 0, 1)
-        _outline(axes[0], *frame["corner"])
+        _show_padded_input(
+            axes[0], r["x"], f"x {SIZE}×{SIZE}, padding {P} (zeros)", frame["corner"]
+        )
         show_grid(axes[1], r["kernel"], "kernel 3×3", cmap="RdBu", vmin=-4, vmax=4)
         done = np.full((OUT, OUT), np.nan)
         text = np.full((OUT, OUT), "", dtype=object)
@@ -215,7 +222,6 @@ def weight_grad_frames() -> dict:
 
 def draw_weight_grad(out: Path) -> dict:
     r = weight_grad_frames()
-    padded = np.pad(r["x"], P)  # (7, 7)
     fig, axes = plt.subplots(1, 3, figsize=(8, 3), gridspec_kw={"width_ratios": [7, 3, 3]})
 
     def draw_frame(f):
@@ -223,9 +229,7 @@ def draw_weight_grad(out: Path) -> dict:
         row, col = frame["pixel"]
         for ax in axes:
             ax.clear()
-        shade = np.pad(np.ones((SIZE, SIZE)), P) * 0.3
-        show_grid(axes[0], shade, f"x {SIZE}×{SIZE}, padding {P}", padded, "Greys", 0, 1)
-        _outline(axes[0], row * S, col * S)
+        _show_padded_input(axes[0], r["x"], f"x {SIZE}×{SIZE}, padding {P}", (row * S, col * S))
         show_grid(axes[1], r["g"], "g = dL/dY", cmap="RdBu", vmin=-4, vmax=4)
         _outline(axes[1], row, col, size=1)
         show_grid(axes[2], frame["total"], "dW so far", cmap="RdBu", vmin=-20, vmax=20)
