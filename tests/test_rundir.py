@@ -14,7 +14,7 @@ from synthetic import blob_datasets
 
 import configs.fixed
 from train import cli
-from train.errors import DataUnavailableError, RunDirError, TrainingDivergedError
+from train.errors import ConfigError, DataUnavailableError, RunDirError, TrainingDivergedError
 from train.loop import train_and_evaluate
 from train.models import model_factory
 from train.progress import EpochProgress
@@ -125,6 +125,14 @@ def test_a_parent_that_cannot_be_written_is_a_run_dir_error(tmp_path, monkeypatc
     ):
         open_run(tmp_path / "a" / "b", False, tiny_config(), {})
     assert not (tmp_path / "a").exists()
+
+
+def test_a_hand_edited_config_is_checked_when_read(tmp_path):
+    open_run(tmp_path / "run", False, tiny_config(), {})
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config | {"dataset": "cifar10"}))
+    with pytest.raises(ConfigError, match=r"config.json: config.dataset = 'cifar10': must be one"):
+        RunDir(tmp_path / "run").read_config()
 
 
 def test_a_torn_last_metrics_line_is_left_out_and_a_torn_middle_line_named(tmp_path):

@@ -28,7 +28,8 @@ from typing import Callable
 
 import ml_collections
 
-from train.errors import RunDirError, RunInUseError
+from train import config_check
+from train.errors import ConfigError, RunDirError, RunInUseError
 
 
 def strict_json(value, **kwargs) -> str:
@@ -108,7 +109,12 @@ class RunDir:
             raise RunDirError(
                 f"{self.path} is not a run of train.fixed or train.varres: it has no config.json"
             )
-        return ml_collections.ConfigDict(saved)
+        config = ml_collections.ConfigDict(saved)
+        try:
+            config_check.validate(config)  # a hand-edited file is checked as a command line is
+        except ConfigError as err:
+            raise ConfigError(f"{self.config_file}: {err}") from None
+        return config
 
     def write_config(self, config: ml_collections.ConfigDict) -> None:
         write_atomic(self.config_file, config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
