@@ -1,11 +1,14 @@
 """train.swap_bench and train.swap_models: the networks, their training steps, the tables."""
 
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
 import jaxconv
+from train import swap_bench
 from train.swap_bench import dense_row, markdown, network_row
 from train.swap_models import specs
 
@@ -70,3 +73,12 @@ def test_dense_row_times_both_convolutions_and_the_table_shows_it():
     result = {"machine": "cpu X", "date": "2026-01-01", "networks": [], "input_dilation": []}
     table = markdown(result | {"unet_dense_layers": [row]})
     assert "| 1×6×6×2 | 3×3×2×3 | 2.00 | 3.00 | 1.50 |" in table
+
+
+def test_from_json_prints_the_saved_runs_tables_as_docs_show_them(capsys):
+    saved = Path(__file__).parent.parent / "docs/bench/swap_bench-cpu-2core.json"
+    swap_bench.main(["--from-json", str(saved)])
+    printed = capsys.readouterr().out
+    shown = (saved.parent / "swap_bench-cpu-2core.md").read_text()
+    tables = [line for line in printed.splitlines() if line.startswith("|")]
+    assert tables and all(line in shown for line in tables)

@@ -19,9 +19,9 @@ shapes; and the U-Net's dense 3×3 layers, XLA's convolution against jaxconv's.
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import json
+import time
 from pathlib import Path
 
 import jax
@@ -32,8 +32,9 @@ from flax import nnx
 from jax import lax
 
 import jaxconv
-from jaxconv.bench import CHANNELS_LAST, machine, time_alternating
-from train.swap_models import parameter_count, specs
+from jaxconv.bench import CHANNELS_LAST, add_output_flags, machine, time_alternating
+from train.models import num_params
+from train.swap_models import specs
 
 
 def training_step(model, loss):
@@ -65,7 +66,7 @@ def network_row(spec, rounds: int) -> dict:
         "network": spec.name,
         "batch": spec.input_shape[0],
         "input": list(spec.input_shape),
-        "parameters": parameter_count(stock),
+        "parameters": num_params(stock),
         "first_loss_stock": first["stock"],
         "first_loss_jaxconv": first["jaxconv"],
         "stock_s": seconds["stock"],
@@ -271,7 +272,7 @@ def measure(args) -> dict:
         print(f"{r['input']} {r['kernel']}: jaxconv / XLA = {r['ratio']:.2f}", flush=True)
     return {
         "machine": machine(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "networks": networks,
         "input_dilation": folds,
         "unet_dense_layers": dense,
@@ -289,9 +290,11 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--no-layers", action="store_true", help="skip the U-Net's dense layers table"
     )
-    parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
-    parser.add_argument("--json", help="also write the results to this JSON file")
+    add_output_flags(parser)
     args = parser.parse_args(argv)
+    if args.from_json:
+        print(markdown(json.loads(Path(args.from_json).read_text())))
+        return
     result = measure(args)
     if args.markdown:
         print("\n" + markdown(result))

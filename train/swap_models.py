@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -210,7 +209,3 @@ def specs(batch_scale: float = 1.0) -> list[Spec]:
             per_pixel=True,
         ),
     ]
-
-
-def parameter_count(model: nnx.Module) -> int:
-    return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
