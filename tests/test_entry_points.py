@@ -58,3 +58,16 @@ def test_exit_on_user_error_passes_other_errors_and_takes_extra_types(capsys):
     with pytest.raises(SystemExit), exit_on_user_error(ValueError):
         raise ValueError("cannot decode image.png")
     assert capsys.readouterr().err == "error: cannot decode image.png\n"
+
+
+def test_exit_on_user_error_ends_an_interrupt_in_its_one_line(capsys):
+    from train.run import Interrupted
+
+    with pytest.raises(SystemExit) as info, exit_on_user_error():
+        raise Interrupted("interrupted in epoch 2; --resume continues after epoch 1", 15)
+    assert info.value.code == 143
+    with pytest.raises(SystemExit) as info, exit_on_user_error():
+        raise KeyboardInterrupt  # Ctrl-C outside a run
+    assert info.value.code == 130
+    err = capsys.readouterr().err
+    assert err == "interrupted in epoch 2; --resume continues after epoch 1\ninterrupted\n"

@@ -133,8 +133,5 @@ def main(name: str) -> None:
                 f"error: {err} (continue the run with --resume once this is fixed)", file=sys.stderr
             )
             sys.exit(1)
-        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (train/run.py): where to resume
-            print(str(err) or "interrupted", file=sys.stderr)
-            sys.exit(getattr(err, "exit_status", 130))
 
     app.run(_main)

@@ -35,9 +35,14 @@ class TrainingDivergedError(UserError):
 @contextlib.contextmanager
 def exit_on_user_error(*also: type[Exception]):
     """The one way a command line ends on a user error (or one of ``also``): ``error: <message>``,
-    one line on stderr, exit status 2. Every entry point runs its work inside it."""
+    one line on stderr, exit status 2; and on Ctrl-C or SIGTERM (train/run.py's ``Interrupted``,
+    whose message says what was interrupted and how to continue): that line, exit status 130 or
+    143. Every entry point runs its work inside it."""
     try:
         yield
     except (UserError, *also) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as err:
+        print(str(err) or "interrupted", file=sys.stderr)
+        sys.exit(getattr(err, "exit_status", 130))

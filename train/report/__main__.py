@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from absl import logging as absl_logging
@@ -51,12 +50,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     absl_logging.set_verbosity(absl_logging.WARNING)
     stop_on_sigterm()
-    try:
-        with exit_on_user_error():
-            info = make_report(args.workdir, args.quick, args.cache_dir, args.data_dir, args.jobs)
-    except KeyboardInterrupt as err:  # make_report's Interrupted says what it interrupted
-        print(str(err) or "train.report interrupted", file=sys.stderr)
-        sys.exit(getattr(err, "exit_status", 130))
+    with exit_on_user_error():  # make_report's Interrupted says what it interrupted
+        info = make_report(args.workdir, args.quick, args.cache_dir, args.data_dir, args.jobs)
     counts = f"{info['runs_trained']} runs trained, {info['runs_reused']} reused"
     print(f"wrote {args.workdir / 'report.md'}: {counts}, {info['seconds']:.0f} s")
 
