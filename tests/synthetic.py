@@ -9,6 +9,7 @@ import numpy as np
 
 from train.data.datasets import Datasets
 from train.data.groups import ImageGroup
+from train.run import Run
 
 
 def blobs(
@@ -48,3 +49,9 @@ def outcome(workdir):
     return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics], {
         k: v for k, v in summary.items() if k not in TIMING
     }
+
+
+def open_run(workdir, resume, config, overrides):
+    """Open (and close) the run: the config it runs."""
+    with Run.open(workdir, config, resume=resume, overrides=overrides) as run:
+        return run.config

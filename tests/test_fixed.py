@@ -8,19 +8,13 @@ import sys
 import ml_collections
 import pytest
 from flax import nnx
+from synthetic import open_run
 
 import configs.fixed
 from train.errors import RunDirError
 from train.models import FixedCNN, num_params
-from train.run import Run
 
 DATA_DIR = os.environ.get("JAXCONV_DATA_DIR")
-
-
-def prepare_workdir(workdir, resume, config, overrides):
-    """Open (and close) the run: the config it runs."""
-    with Run.open(workdir, config, resume=resume, overrides=overrides) as run:
-        return run.config
 
 
 @pytest.mark.slow
@@ -37,20 +31,20 @@ def test_fixed_network_at_64x64_has_a_linear_layer_over_64x8x8():
 def test_existing_workdir_is_refused_and_left_alone(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("precious\n")
     with pytest.raises(RunDirError, match="refusing to overwrite .* --resume"):
-        prepare_workdir(tmp_path, False, configs.fixed.get_config(), {})
+        open_run(tmp_path, False, configs.fixed.get_config(), {})
     assert (tmp_path / "metrics.jsonl").read_text() == "precious\n"
 
 
 def test_resume_needs_a_saved_config(tmp_path):
     with pytest.raises(RunDirError, match="nothing to resume"):
-        prepare_workdir(tmp_path, True, configs.fixed.get_config(), {})
+        open_run(tmp_path, True, configs.fixed.get_config(), {})
 
 
 def test_resume_takes_the_saved_config_plus_new_overrides(tmp_path):
     config = configs.fixed.get_config()
     config.learning_rate = 3e-3
-    prepare_workdir(tmp_path / "run", False, config, {})
-    resumed = prepare_workdir(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 7})
+    open_run(tmp_path / "run", False, config, {})
+    resumed = open_run(tmp_path / "run", True, configs.fixed.get_config(), {"num_epochs": 7})
     assert resumed.learning_rate == 3e-3 and resumed.num_epochs == 7
     assert json.loads((tmp_path / "run" / "config.json").read_text())["num_epochs"] == 7
 

@@ -7,13 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conv_cases import CHANNELS_LAST
 from jax import lax
 
 import jaxconv
 from jaxconv._shapes import conv_geometry
 from jaxconv._transpose import takes_fold_path
-
-_LAYOUTS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
 
 
 def _dilated_cases(count=16, seed=0):
@@ -35,10 +34,9 @@ def _dilated_cases(count=16, seed=0):
         groups, per_group = [(1, 2), (2, 1), (3, 1), (2, 2)][int(rng.integers(0, 4))]
         c_in, c_out = groups * per_group, groups * int(rng.integers(1, 3))
         try:
-            geometry = conv_geometry(size, k, s, pad, d, r, allow_negative_padding=True)
+            conv_geometry(size, k, s, pad, d, r, allow_negative_padding=True)
         except ValueError:  # the kernel does not fit the padded input
             continue
-        del geometry
         cases.append(((2, *size, c_in), (*k, per_group, c_out), s, pad, r, d, groups))
     return cases
 
@@ -48,7 +46,7 @@ DILATED_CASES = _dilated_cases()
 
 def _lax_style(conv, case):
     _, _, strides, padding, lhs_dil, rhs_dil, groups = case
-    layouts = _LAYOUTS[len(strides)]
+    layouts = CHANNELS_LAST[len(strides)]
     return lambda a, b: conv(a, b, strides, padding, lhs_dil, rhs_dil, layouts, groups)
 
 

@@ -19,6 +19,7 @@ CONFIG = [
     "--config.learning_rate=0.003",
     "--config.steps_per_call=8",
     "--config.eval_batch_size=100",
+    "--config.fixed.channels=(4, 8, 8)",  # the tiny network of the other run tests
 ]
 
 

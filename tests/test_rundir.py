@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from synthetic import blob_datasets
+from synthetic import blob_datasets, open_run
 
 import configs.fixed
 from train import cli
@@ -42,12 +42,6 @@ def fake_data(monkeypatch, error=None):
         return blob_datasets(256, 100)
 
     monkeypatch.setattr("train.cli.load_datasets", load_datasets)
-
-
-def open_run(workdir, resume, config, overrides):
-    """Open (and close) the run: the config it runs."""
-    with Run.open(workdir, config, resume=resume, overrides=overrides) as run:
-        return run.config
 
 
 def parse_strict(text):
