@@ -1,7 +1,7 @@
 """train.report.render's Q7-Q9 text from hand-made results (no training): validation over the
 Q8 grid, the test set only for the chosen cell, the edge warning, Q9's mean of differences."""
 
-from train.report.render import comparison_section, q8_section
+from train.report.render import comparison_section, q8_section, q17_section
 
 SIZES = {"num_train": 50_000, "num_val": 10_000, "test_n": 10_000, "epochs": 2}
 
@@ -56,3 +56,21 @@ def test_comparison_says_its_difference_is_the_mean_of_per_seed_differences():
     assert "augmented − baseline: +0.18 points" in text  # mean of 0.14, 0.20, 0.21
     assert "| augmented | 99.48 ± 0.08" in text and "| baseline | 99.29" in text  # 0.19 apart
     assert "the mean of the per-seed differences" in text
+
+
+def q17(chosen_lr):
+    """Two models tuned over three learning rates; each trains its chosen one with two seeds."""
+    tuning, chosen, variants = {}, {}, {}
+    for model in ("variable, global max", "resized to 64"):
+        for lr in (1e-3, 2e-3, 4e-3):
+            val = 0.99 if lr == chosen_lr else 0.90
+            tuning.setdefault(model, {})[f"{model}, lr {lr}"] = run(0, lr, 16, val, 0.98)
+        chosen[model] = f"{model}, lr {chosen_lr}"
+        variants[model] = [run(s, chosen_lr, 16, 0.99, 0.98) for s in (0, 1)]
+    return {"variants": variants, "tuning": tuning, "chosen": chosen, "pooling": "max"}
+
+
+def test_q17_warns_when_a_chosen_learning_rate_ends_the_tried_range():
+    warning = "at an end of the tried range for variable, global max, resized to 64"
+    assert warning in "\n".join(q17_section(q17(4e-3), "figures/q17.png"))
+    assert "tried range" not in "\n".join(q17_section(q17(2e-3), "figures/q17.png"))

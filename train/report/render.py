@@ -194,7 +194,10 @@ def q17_section(result: dict, figure: str) -> list[str]:
     at_edge = [
         model
         for model, candidates in result["tuning"].items()
-        if _end_of(_lr(result["chosen"][model]), sorted(map(_lr, candidates)))
+        if _end_of(
+            candidates[result["chosen"][model]]["config"]["learning_rate"],
+            sorted(run["config"]["learning_rate"] for run in candidates.values()),
+        )
     ]
     if at_edge:
         lines += [
@@ -203,11 +206,6 @@ def q17_section(result: dict, figure: str) -> list[str]:
             "wider range might do better.",
         ]
     return lines + ["", f"![Q17]({figure})", ""]
-
-
-def _lr(label: str) -> float:
-    """The learning rate of a Q17 tuning label ("..., lr 0.002")."""
-    return float(label.split("lr ")[1])
 
 
 TEXT_Q9 = (
