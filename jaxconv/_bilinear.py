@@ -60,17 +60,17 @@ weight_grad_p = Primitive("jaxconv_conv_weight_grad")
 # inlined into the caller's computation under jit.
 
 
-def _conv_impl(x, kernel, *, geometry, groups, precision):
-    return _products.forward(x, kernel, geometry, groups, precision)
+def _conv_impl(x, kernel, *, geometry, groups, precision, tile_batch=True):
+    return _products.forward(x, kernel, geometry, groups, precision, tile_batch)
 
 
-def _input_grad_impl(g, kernel, *, geometry, groups, precision):
-    return _products.input_grad(kernel, g, geometry, groups, precision)
+def _input_grad_impl(g, kernel, *, geometry, groups, precision, tile_batch=True):
+    return _products.input_grad(kernel, g, geometry, groups, precision, tile_batch)
 
 
-def _weight_grad_impl(x, g, *, geometry, groups, precision):
+def _weight_grad_impl(x, g, *, geometry, groups, precision, tile_batch=True):
     kernel_shape = (*geometry.kernel_size, x.shape[-1] // groups, g.shape[-1])
-    return _products.weight_grad(x, kernel_shape, g, geometry, groups, precision)
+    return _products.weight_grad(x, kernel_shape, g, geometry, groups, precision, tile_batch)
 
 
 _STATIC = ("geometry", "groups", "precision")
@@ -80,7 +80,11 @@ for _prim, _impl in (
     (weight_grad_p, _weight_grad_impl),
 ):
     _prim.def_impl(jax.jit(_impl, static_argnames=_STATIC))
-    mlir.register_lowering(_prim, mlir.lower_fun(_impl, multiple_results=False))
+    # The batch tiles keep a CPU's caches (_batch_tiles; docs/performance.md, "Patch-matrix
+    # tiles"); a GPU or TPU computes the whole batch in one product.
+    _whole_batch = functools.partial(_impl, tile_batch=False)
+    mlir.register_lowering(_prim, mlir.lower_fun(_whole_batch, multiple_results=False))
+    mlir.register_lowering(_prim, mlir.lower_fun(_impl, multiple_results=False), platform="cpu")
 
 
 def _check_dtypes(a, b):

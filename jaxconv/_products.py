@@ -205,9 +205,10 @@ def _is_depthwise(c_in: int, groups: int) -> bool:
     return groups > 1 and groups == c_in
 
 
-def _examples_per_tile(n, geometry, c_in, dtype, groups):
-    """Depthwise has no patch matrix and is never tiled; the others by ``_batch_tiles``."""
-    if _is_depthwise(c_in, groups):
+def _examples_per_tile(n, geometry, c_in, dtype, groups, tile_batch):
+    """Depthwise has no patch matrix and is never tiled, nor is anything with ``tile_batch``
+    False; the others by ``_batch_tiles``."""
+    if not tile_batch or _is_depthwise(c_in, groups):
         return n
     return _batch_tiles.examples_per_tile(
         n, _batch_tiles.patch_bytes_per_example(geometry, c_in, dtype)
@@ -222,15 +223,17 @@ def _forward_untiled(x, kernel, geometry, groups, precision):
     return _grouped_forward(x, kernel, geometry, groups, precision)
 
 
-def forward(x, kernel, geometry: ConvGeometry, groups: int, precision):
+def forward(x, kernel, geometry: ConvGeometry, groups: int, precision, tile_batch=True):
     """Y = unfold(X) W (per group; per tap for depthwise), in tiles of whole examples."""
-    tile = _examples_per_tile(x.shape[0], geometry, x.shape[-1], x.dtype, groups)
+    tile = _examples_per_tile(x.shape[0], geometry, x.shape[-1], x.dtype, groups, tile_batch)
     return _batch_tiles.map_over_tiles(
         lambda x_tile: _forward_untiled(x_tile, kernel, geometry, groups, precision), x, tile
     )
 
 
-def weight_grad(x, kernel_shape, g, geometry: ConvGeometry, groups: int, precision):
+def weight_grad(
+    x, kernel_shape, g, geometry: ConvGeometry, groups: int, precision, tile_batch=True
+):
     """dL/dW: Uᵀ g' (per group; per tap for depthwise), summed over tiles of whole examples in
     the accumulation dtype."""
     if _is_depthwise(x.shape[-1], groups):
@@ -241,7 +244,7 @@ def weight_grad(x, kernel_shape, g, geometry: ConvGeometry, groups: int, precisi
             return _dense_weight_grad_sum(x_tile, kernel_shape, g_tile, geometry, precision)
         return _grouped_weight_grad_sum(x_tile, kernel_shape, g_tile, geometry, groups, precision)
 
-    tile = _examples_per_tile(x.shape[0], geometry, x.shape[-1], x.dtype, groups)
+    tile = _examples_per_tile(x.shape[0], geometry, x.shape[-1], x.dtype, groups, tile_batch)
     dw = _batch_tiles.sum_over_tiles(tile_sum, x, g, tile)  # (K, C_out) or (T·C, G, O)
     return dw.astype(x.dtype).reshape(kernel_shape)  # (*k, C, C_out)
 
@@ -259,11 +262,11 @@ def _input_grad_untiled(kernel, g, geometry, groups, precision):
     return fold_taps(taps, geometry).astype(g.dtype)  # (N, *S, C_in)
 
 
-def input_grad(kernel, g, geometry: ConvGeometry, groups: int, precision):
+def input_grad(kernel, g, geometry: ConvGeometry, groups: int, precision, tile_batch=True):
     """dL/dX: fold(g' Wᵀ) (per group; per tap for depthwise), in tiles of whole examples. fold
     sums up to T overlapping taps, so the accumulation dtype is kept until after it."""
     c_in = kernel.shape[-2] * groups
-    tile = _examples_per_tile(g.shape[0], geometry, c_in, g.dtype, groups)
+    tile = _examples_per_tile(g.shape[0], geometry, c_in, g.dtype, groups, tile_batch)
     return _batch_tiles.map_over_tiles(
         lambda g_tile: _input_grad_untiled(kernel, g_tile, geometry, groups, precision), g, tile
     )

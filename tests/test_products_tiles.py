@@ -104,3 +104,16 @@ def test_examples_per_tile_is_the_largest_fitting_divisor(monkeypatch):
     assert _batch_tiles.examples_per_tile(7, 100) == 7  # the whole batch fits
     assert _batch_tiles.examples_per_tile(13, 100) == 1  # prime
     assert _batch_tiles.examples_per_tile(8, 5000) == 1  # not one example fits
+
+
+@pytest.mark.parametrize("platform, tiled", [("cpu", True), ("cuda", False), ("tpu", False)])
+def test_only_a_cpu_tiles_the_batch(platform, tiled):
+    # a batch whose patch matrix (512·28·28 rows of 9·16 floats, 231 MB) is far over the budget
+    x, kernel = jnp.zeros((512, 28, 28, 16)), jnp.zeros((3, 3, 16, 32))
+
+    def loss(x, kernel):
+        return jnp.sum(jaxconv.conv(x, kernel, padding=1))
+
+    f = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+    module = jax.export.export(f, platforms=[platform])(x, kernel).mlir_module()
+    assert ("stablehlo.while" in module) == tiled  # the tiles' lax.map / scan
