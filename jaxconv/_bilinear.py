@@ -79,7 +79,9 @@ for _prim, _impl in (
     (input_grad_p, _input_grad_impl),
     (weight_grad_p, _weight_grad_impl),
 ):
-    _prim.def_impl(jax.jit(_impl, static_argnames=_STATIC))
+    # an eager call binds the primitive under jit, so that the lowering below (the platform's)
+    # computes it
+    _prim.def_impl(jax.jit(_prim.bind, static_argnames=_STATIC))
     # The batch tiles keep a CPU's caches (_batch_tiles; docs/performance.md, "Patch-matrix
     # tiles"); a GPU or TPU computes the whole batch in one product.
     _whole_batch = functools.partial(_impl, tile_batch=False)
