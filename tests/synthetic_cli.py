@@ -7,13 +7,16 @@ sent once epoch N - 1 is logged lands inside epoch N:
 
 import gc
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
-# A signal that lands in one of jaxlib's garbage-collection callbacks is printed and dropped by
-# Python (a known gap of every JAX process): without the collector, the test's signal always ends
-# the run.
+# As a terminal's process: Ctrl-C is KeyboardInterrupt (a pytest-xdist worker's children may
+# inherit SIGINT ignored). A signal that lands in one of jaxlib's garbage-collection callbacks is
+# printed and dropped by Python (a known gap of every JAX process): without the collector, the
+# test's signal always ends the run.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 gc.disable()
 
 # tests/ for its helpers, the repository root for train (run from the repository, not installed)

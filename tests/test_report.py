@@ -120,11 +120,12 @@ def test_an_interrupted_report_reuses_finished_runs_and_redoes_the_rest(quick_re
 
 
 # python -m train.report whose runs wait 600 s before loading their data: a signal sent once it
-# prints "training" lands in that wait or just before it, in a run. Its garbage collector is off:
-# a signal that lands in one of jaxlib's garbage-collection callbacks is printed and dropped by
-# Python (a known gap of every JAX process), which would leave the test waiting out the 600 s.
+# prints "training" lands in that wait or just before it, in a run. As a terminal's process, it
+# takes Ctrl-C as KeyboardInterrupt (a pytest-xdist worker's children may inherit SIGINT ignored),
+# and its garbage collector is off: a signal that lands in one of jaxlib's garbage-collection
+# callbacks is printed and dropped by Python (a known gap of every JAX process).
 REPORT_WITH_SLOW_DATA = (
-    "import gc; gc.disable(); "
+    "import gc, signal; gc.disable(); signal.signal(signal.SIGINT, signal.default_int_handler); "
     "import time; import train.report.runs as runs; load = runs.load_datasets; "
     "runs.load_datasets = lambda *args, **kwargs: (time.sleep(600), load(*args, **kwargs))[1]; "
     "from train.report.__main__ import main; main()"
